@@ -118,6 +118,8 @@ class GgufFile {
   absl::StatusOr<const GgufTensor*> FindTensor(std::string_view name) const;  // NotFound names it
   // Dequantizes F32, F16, BF16, Q8_0 (others: Unimplemented naming the type) to f32, checking
   // the element count against `expected_dims` (ggml order) when given; errors name the tensor.
+  // A multi-entry `expected_dims` must equal the tensor's dims (trailing 1s ignored on both
+  // sides), so a transposed weight is rejected even though its element count matches.
   absl::StatusOr<std::vector<float>> ReadF32(std::string_view name,
                                              const std::vector<int64_t>& expected_dims = {}) const;
 
@@ -130,18 +132,21 @@ class GgufFile {
   class Parser;
   GgufFile();
 
+  // Validates the image at base_/size_ and fills the tables.
+  absl::Status Parse();
   // Finds `key`; NotFound names the key and the file.
   absl::StatusOr<const Value*> Find(std::string_view key) const;
 
   std::string path_;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
-  // Backing storage: either an mmap'ed region or an owned string.
+  // Backing storage: either an mmap'ed region or an owned 64-byte-aligned copy (so tensor data
+  // is as aligned as the file's alignment promises, up to 64).
   const uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
   void* mapping_ = nullptr;
   uint64_t mapping_size_ = 0;
-  std::string owned_bytes_;
+  void* owned_bytes_ = nullptr;
   std::vector<std::pair<std::string, std::unique_ptr<Value>>> values_;
   std::map<std::string, size_t, std::less<>> value_index_;
   std::vector<GgufTensor> tensors_;
