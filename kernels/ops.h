@@ -7,7 +7,9 @@
 // All buffers are row-major f32 owned by the caller. Fast versions are plain loops that the
 // compiler vectorizes for baseline x86-64; Reference* versions are straightforward scalar code
 // (double accumulation where it matters) used by tests as the ground truth.
-// Thread-safety: every function is reentrant (no shared state) and single-threaded.
+// Thread-safety: every function is reentrant (no shared state) and may be called concurrently.
+// All run on the calling thread except EncoderAttention, which splits heads across the caller's
+// OpenMP threads (omp_get_max_threads; kernels never change the thread count).
 #ifndef SLM_KERNELS_OPS_H_
 #define SLM_KERNELS_OPS_H_
 

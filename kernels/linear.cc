@@ -1,0 +1,420 @@
+#include "kernels/linear.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "kernels/aligned_buffer.h"
+#include "kernels/ops.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace slm::kernels {
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using DataType = memory::data_type;
+
+// Padding a remainder up to its power-of-two bucket costs little while the layer is bound by
+// weight bandwidth (every primitive call streams all weights once); above this many rows the
+// layer is compute-bound, so remainders are split into smaller exact buckets instead.
+constexpr int64_t kMaxPaddedBucketRows = 64;
+
+// One oneDNN engine for the process: engines are cheap to share and streams are per thread.
+const dnnl::engine& CpuEngine() {
+  static const dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  return *engine;
+}
+
+dnnl::stream& ThreadStream() {
+  thread_local dnnl::stream stream(CpuEngine());
+  return stream;
+}
+
+// Grow-only per-thread buffers: Forward allocates nothing once warm, and concurrent calls on
+// different threads never share them. A Forward call never re-enters another Forward.
+AlignedBuffer& ThreadSourceBuffer() {
+  thread_local AlignedBuffer buffer;
+  return buffer;
+}
+AlignedBuffer& ThreadDestinationBuffer() {
+  thread_local AlignedBuffer buffer;
+  return buffer;
+}
+AlignedBuffer& ThreadScratchpadBuffer() {
+  thread_local AlignedBuffer buffer;
+  return buffer;
+}
+
+// Round-to-nearest-even f32 -> bf16 (NaN payloads are not preserved; inputs are finite).
+void ConvertToBf16(const float* source, int64_t count, uint16_t* destination) {
+  for (int64_t i = 0; i < count; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &source[i], sizeof(bits));
+    bits += 0x7FFFu + ((bits >> 16) & 1u);
+    destination[i] = static_cast<uint16_t>(bits >> 16);
+  }
+}
+
+float AbsMax(const float* x, int64_t count) {
+  constexpr int kLanes = 16;
+  float partial[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= count; i += kLanes) {
+    for (int lane = 0; lane < kLanes; ++lane) {
+      partial[lane] = std::max(partial[lane], std::fabs(x[i + lane]));
+    }
+  }
+  float result = 0.0f;
+  for (; i < count; ++i) result = std::max(result, std::fabs(x[i]));
+  for (float value : partial) result = std::max(result, value);
+  return result;
+}
+
+// q = round(x * inverse_scale), half away from zero, clamped to the symmetric range [-127, 127].
+void QuantizeSymmetric(const float* x, int64_t count, float inverse_scale, int8_t* q) {
+  for (int64_t i = 0; i < count; ++i) {
+    float value = x[i] * inverse_scale;
+    value = std::min(127.0f, std::max(-127.0f, value));
+    q[i] = static_cast<int8_t>(static_cast<int32_t>(value + (value >= 0.0f ? 0.5f : -0.5f)));
+  }
+}
+
+// Which parts of the epilogue oneDNN does; the rest is a pass of ours over the output.
+struct Fusion {
+  bool bias = false;
+  bool gelu = false;
+};
+
+struct Bucket {
+  int64_t rows = 0;
+  dnnl::matmul::primitive_desc primitive_desc;
+  dnnl::matmul primitive;
+  int weights_index = 0;  // into State::weights
+  size_t scratchpad_bytes = 0;
+};
+
+absl::Status DnnlError(const dnnl::error& error, std::string_view what) {
+  return absl::InternalError(absl::StrCat("oneDNN ", std::string(what), " failed: ", error.what()));
+}
+
+}  // namespace
+
+struct Linear::State {
+  int64_t in_features = 0;
+  int64_t out_features = 0;
+  int64_t max_rows = 0;
+  DType dtype = DType::kF32;
+  Activation activation = Activation::kNone;
+  Fusion fusion;
+  std::vector<Bucket> buckets;        // ascending rows: 1, 2, 4, ... <= max_rows
+  std::vector<memory> weights;        // one per distinct layout oneDNN asked for
+  std::vector<float> bias;            // [out_features], empty when the layer has no bias
+  memory bias_memory;                 // wraps `bias` when fusion.bias
+  std::vector<float> weight_scales;   // int8: [out_features], weight = scale * q
+};
+
+namespace {
+
+DataType SourceType(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return DataType::f32;
+    case DType::kBF16:
+      return DataType::bf16;
+    case DType::kInt8:
+      return DataType::s8;
+  }
+  return DataType::f32;
+}
+
+// Builds one bucket's primitive; FailedPrecondition when only a reference impl exists.
+absl::StatusOr<Bucket> BuildBucket(const Linear::State& state, int64_t rows) {
+  const memory::dim m = rows, k = state.in_features, n = state.out_features;
+  const DataType type = SourceType(state.dtype);
+  memory::desc source({m, k}, type, Tag::ab);
+  memory::desc weights({k, n}, type, Tag::any);
+  memory::desc destination({m, n}, DataType::f32, Tag::ab);
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (state.dtype == DType::kInt8) attr.set_output_scales(1 << 1, state.weight_scales);
+  if (state.fusion.gelu) {
+    dnnl::post_ops post_ops;
+    post_ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+    attr.set_post_ops(post_ops);
+  }
+  Bucket bucket;
+  bucket.rows = rows;
+  try {
+    dnnl::matmul::desc desc =
+        state.fusion.bias
+            ? dnnl::matmul::desc(source, weights, memory::desc({1, n}, DataType::f32, Tag::ab),
+                                 destination)
+            : dnnl::matmul::desc(source, weights, destination);
+    bucket.primitive_desc = dnnl::matmul::primitive_desc(desc, attr, CpuEngine());
+  } catch (const dnnl::error& error) {
+    return DnnlError(error, absl::StrCat("matmul creation for ", rows, "x", k, "x", n));
+  }
+  const std::string impl = bucket.primitive_desc.impl_info_str();
+  if (impl.rfind("ref", 0) == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("oneDNN offers only the reference implementation \"", impl, "\" for a ",
+                     std::string(DTypeName(state.dtype)), " matmul of ", rows, "x", k, "x", n));
+  }
+  bucket.primitive = dnnl::matmul(bucket.primitive_desc);
+  bucket.scratchpad_bytes = bucket.primitive_desc.scratchpad_desc().get_size();
+  return bucket;
+}
+
+absl::StatusOr<std::vector<Bucket>> BuildBuckets(const Linear::State& state) {
+  std::vector<Bucket> buckets;
+  for (int64_t rows = 1; rows <= state.max_rows; rows *= 2) {
+    SLM_ASSIGN_OR_RETURN(Bucket bucket, BuildBucket(state, rows));
+    buckets.push_back(std::move(bucket));
+  }
+  return buckets;
+}
+
+// Reorders the user weights once into every distinct layout the buckets chose.
+// `quantized_weight` is the int8 copy of `weight` (int8 only; empty otherwise).
+absl::Status PrepareWeights(const float* weight, const std::vector<int8_t>& quantized_weight,
+                            Linear::State& state) {
+  const memory::dim k = state.in_features, n = state.out_features;
+  memory user_weights;
+  const dnnl::engine& engine = CpuEngine();
+  try {
+    if (state.dtype == DType::kInt8) {
+      // PyTorch's [out, in] row-major is oneDNN's [K, N] in the transposed `ba` layout.
+      user_weights = memory({{k, n}, DataType::s8, Tag::ba}, engine,
+                            const_cast<int8_t*>(quantized_weight.data()));
+    } else {
+      user_weights =
+          memory({{k, n}, DataType::f32, Tag::ba}, engine, const_cast<float*>(weight));
+    }
+    dnnl::stream stream(engine);
+    for (Bucket& bucket : state.buckets) {
+      const memory::desc wanted = bucket.primitive_desc.weights_desc();
+      int index = -1;
+      for (size_t i = 0; i < state.weights.size(); ++i) {
+        if (state.weights[i].get_desc() == wanted) index = static_cast<int>(i);
+      }
+      if (index < 0) {
+        memory prepared(wanted, engine);
+        dnnl::reorder(user_weights, prepared).execute(stream, user_weights, prepared);
+        stream.wait();
+        state.weights.push_back(prepared);
+        index = static_cast<int>(state.weights.size()) - 1;
+      }
+      bucket.weights_index = index;
+    }
+    if (state.fusion.bias) {
+      state.bias_memory = memory({{1, n}, DataType::f32, Tag::ab}, engine, state.bias.data());
+    }
+  } catch (const dnnl::error& error) {
+    return DnnlError(error, "weight reorder");
+  }
+  return absl::OkStatus();
+}
+
+// Picks the bucket for the next chunk of `remaining` rows (see kMaxPaddedBucketRows).
+const Bucket& ChooseBucket(const std::vector<Bucket>& buckets, int64_t remaining) {
+  const Bucket* best = &buckets.front();
+  for (const Bucket& bucket : buckets) {
+    if (bucket.rows <= remaining) best = &bucket;
+    if (bucket.rows >= remaining) {
+      if (bucket.rows <= kMaxPaddedBucketRows) return bucket;
+      break;
+    }
+  }
+  return *best;
+}
+
+}  // namespace
+
+Linear::Linear(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Linear::~Linear() = default;
+
+absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const float* weight, const float* bias,
+                                                       int64_t out_features, int64_t in_features,
+                                                       DType dtype, Activation activation,
+                                                       int64_t max_rows) {
+  if (weight == nullptr) return absl::InvalidArgumentError("Linear: weight must not be null");
+  if (out_features <= 0 || in_features <= 0 || max_rows <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Linear: out_features, in_features and max_rows must be positive; got ",
+                     out_features, ", ", in_features, ", ", max_rows));
+  }
+  auto state = std::make_unique<State>();
+  state->in_features = in_features;
+  state->out_features = out_features;
+  state->max_rows = max_rows;
+  state->dtype = dtype;
+  state->activation = activation;
+  if (bias != nullptr) state->bias.assign(bias, bias + out_features);
+  std::vector<int8_t> quantized_weight;
+  if (dtype == DType::kInt8) {
+    // Symmetric per-output-channel: row j is scale_j * q_j with q_j in [-127, 127]. The scales
+    // become the primitives' constant output scales, so they must exist before BuildBuckets.
+    state->weight_scales.assign(out_features, 1.0f);
+    quantized_weight.resize(static_cast<size_t>(out_features * in_features));
+    for (int64_t row = 0; row < out_features; ++row) {
+      const float* w = weight + row * in_features;
+      const float max_abs = AbsMax(w, in_features);
+      const float scale = max_abs > 0.0f ? max_abs / 127.0f : 1.0f;
+      state->weight_scales[row] = scale;
+      QuantizeSymmetric(w, in_features, 1.0f / scale, quantized_weight.data() + row * in_features);
+    }
+  }
+
+  // Fuse as much of the epilogue as oneDNN keeps on a fast implementation. Int8 never fuses:
+  // the per-call activation scale must come before the bias and GELU (oneDNN 2.x adds the
+  // bias before output scales).
+  std::vector<Fusion> attempts;
+  if (dtype != DType::kInt8) {
+    attempts.push_back({!state->bias.empty(), activation == Activation::kGelu});
+    if (activation == Activation::kGelu) attempts.push_back({!state->bias.empty(), false});
+  }
+  attempts.push_back({false, false});
+  absl::Status last_error;
+  for (const Fusion& fusion : attempts) {
+    state->fusion = fusion;
+    absl::StatusOr<std::vector<Bucket>> buckets = BuildBuckets(*state);
+    if (buckets.ok()) {
+      state->buckets = std::move(buckets).value();
+      break;
+    }
+    last_error = buckets.status();
+    if (!absl::IsFailedPrecondition(last_error)) return last_error;
+  }
+  if (state->buckets.empty()) return last_error;
+  SLM_RETURN_IF_ERROR(PrepareWeights(weight, quantized_weight, *state));
+  return std::unique_ptr<Linear>(new Linear(std::move(state)));
+}
+
+absl::Status Linear::Forward(const float* x, int64_t rows, float* y) const {
+  const State& s = *state_;
+  if (x == nullptr || y == nullptr) {
+    return absl::InvalidArgumentError("Linear::Forward: x and y must not be null");
+  }
+  if (rows < 1 || rows > s.max_rows) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Linear::Forward: rows must be in [1, max_rows=", s.max_rows, "]; got ", rows));
+  }
+  const int64_t k = s.in_features, n = s.out_features;
+
+  // Int8: quantize the whole input once with one per-tensor scale.
+  float input_scale = 1.0f;
+  const int8_t* quantized = nullptr;
+  if (s.dtype == DType::kInt8) {
+    const int64_t padded_rows = rows + s.buckets.back().rows;  // room for the last chunk's pad
+    auto* buffer = static_cast<int8_t*>(ThreadSourceBuffer().Get(padded_rows * k));
+    const float max_abs = AbsMax(x, rows * k);
+    input_scale = max_abs > 0.0f ? max_abs / 127.0f : 1.0f;
+    QuantizeSymmetric(x, rows * k, 1.0f / input_scale, buffer);
+    std::memset(buffer + rows * k, 0, static_cast<size_t>(s.buckets.back().rows * k));
+    quantized = buffer;
+  }
+
+  const dnnl::engine& engine = CpuEngine();
+  dnnl::stream& stream = ThreadStream();
+  try {
+    for (int64_t row0 = 0; row0 < rows;) {
+      const Bucket& bucket = ChooseBucket(s.buckets, rows - row0);
+      const int64_t chunk = std::min(bucket.rows, rows - row0);
+      const bool exact = chunk == bucket.rows;
+      void* source = nullptr;
+      switch (s.dtype) {
+        case DType::kF32:
+          if (exact) {
+            source = const_cast<float*>(x + row0 * k);
+          } else {
+            auto* padded = static_cast<float*>(
+                ThreadSourceBuffer().Get(bucket.rows * k * sizeof(float)));
+            std::memcpy(padded, x + row0 * k, chunk * k * sizeof(float));
+            std::memset(padded + chunk * k, 0, (bucket.rows - chunk) * k * sizeof(float));
+            source = padded;
+          }
+          break;
+        case DType::kBF16: {
+          auto* converted = static_cast<uint16_t*>(
+              ThreadSourceBuffer().Get(bucket.rows * k * sizeof(uint16_t)));
+          ConvertToBf16(x + row0 * k, chunk * k, converted);
+          std::memset(converted + chunk * k, 0, (bucket.rows - chunk) * k * sizeof(uint16_t));
+          source = converted;
+          break;
+        }
+        case DType::kInt8:
+          source = const_cast<int8_t*>(quantized + row0 * k);
+          break;
+      }
+      float* destination =
+          exact ? y + row0 * n
+                : static_cast<float*>(
+                      ThreadDestinationBuffer().Get(bucket.rows * n * sizeof(float)));
+      void* scratchpad = ThreadScratchpadBuffer().Get(bucket.scratchpad_bytes);
+
+      const dnnl::matmul::primitive_desc& pd = bucket.primitive_desc;
+      std::unordered_map<int, memory> args = {
+          {DNNL_ARG_SRC, memory(pd.src_desc(), engine, source)},
+          {DNNL_ARG_WEIGHTS, s.weights[bucket.weights_index]},
+          {DNNL_ARG_DST, memory(pd.dst_desc(), engine, destination)},
+          {DNNL_ARG_SCRATCHPAD, memory(pd.scratchpad_desc(), engine, scratchpad)}};
+      if (s.fusion.bias) args.emplace(DNNL_ARG_BIAS, s.bias_memory);
+      bucket.primitive.execute(stream, args);
+      stream.wait();
+      if (!exact) std::memcpy(y + row0 * n, destination, chunk * n * sizeof(float));
+      row0 += chunk;
+    }
+  } catch (const dnnl::error& error) {
+    return DnnlError(error, "matmul execution");
+  }
+
+  // Epilogue steps oneDNN did not fuse.
+  const bool add_bias = !s.bias.empty() && !s.fusion.bias;
+  if (s.dtype == DType::kInt8 || add_bias) {
+    const float scale = input_scale;
+    const float* bias = add_bias ? s.bias.data() : nullptr;
+    for (int64_t row = 0; row < rows; ++row) {
+      float* out = y + row * n;
+      if (bias != nullptr) {
+        for (int64_t j = 0; j < n; ++j) out[j] = out[j] * scale + bias[j];
+      } else if (scale != 1.0f) {
+        for (int64_t j = 0; j < n; ++j) out[j] *= scale;
+      }
+    }
+  }
+  if (s.activation == Activation::kGelu && !s.fusion.gelu) Gelu(y, rows * n);
+  return absl::OkStatus();
+}
+
+int64_t Linear::in_features() const { return state_->in_features; }
+int64_t Linear::out_features() const { return state_->out_features; }
+int64_t Linear::max_rows() const { return state_->max_rows; }
+DType Linear::dtype() const { return state_->dtype; }
+Activation Linear::activation() const { return state_->activation; }
+std::string Linear::ImplementationName() const {
+  return state_->buckets.back().primitive_desc.impl_info_str();
+}
+
+void ReferenceLinear(const float* x, int64_t rows, const float* weight, const float* bias,
+                     int64_t out_features, int64_t in_features, Activation activation, float* y) {
+  for (int64_t row = 0; row < rows; ++row) {
+    for (int64_t j = 0; j < out_features; ++j) {
+      double sum = bias != nullptr ? bias[j] : 0.0;
+      for (int64_t i = 0; i < in_features; ++i) {
+        sum += static_cast<double>(x[row * in_features + i]) * weight[j * in_features + i];
+      }
+      if (activation == Activation::kGelu) sum = 0.5 * sum * (1.0 + std::erf(sum / std::sqrt(2.0)));
+      y[row * out_features + j] = static_cast<float>(sum);
+    }
+  }
+}
+
+}  // namespace slm::kernels
