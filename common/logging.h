@@ -38,9 +38,10 @@ class LogMessage {
 #define SLM_LOG_LEVEL_WARNING ::slm::LogLevel::kWarning
 #define SLM_LOG_LEVEL_ERROR ::slm::LogLevel::kError
 
-#define SLM_LOG(severity)                                 \
-  if (!::slm::LogEnabled(SLM_LOG_LEVEL_##severity)) {     \
-  } else                                                  \
-    ::slm::LogMessage(SLM_LOG_LEVEL_##severity, __FILE__, __LINE__).stream()
+// A one-pass loop rather than if/else, so `if (x) SLM_LOG(INFO) << y;` has no dangling else.
+#define SLM_LOG(severity)                                                          \
+  for (bool slm_log_once_ = ::slm::LogEnabled(SLM_LOG_LEVEL_##severity); slm_log_once_; \
+       slm_log_once_ = false)                                                      \
+  ::slm::LogMessage(SLM_LOG_LEVEL_##severity, __FILE__, __LINE__).stream()
 
 #endif  // SLM_COMMON_LOGGING_H_
