@@ -18,10 +18,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "workers/gguf/gguf_file.h"
 
@@ -48,8 +48,14 @@ class WordPieceTokenizer {
       std::vector<std::string> tokens, int32_t unknown_id, int32_t cls_id, int32_t sep_id,
       int32_t pad_id, Options options);
 
-  // add_special: [CLS] ... [SEP]. Never fails: invalid UTF-8 bytes become [UNK] pieces.
-  // Input longer than INT32_MAX bytes is truncated to that length.
+  // add_special: [CLS] ... [SEP]. Never fails: invalid UTF-8 bytes become [UNK] pieces (one
+  // per byte). Input longer than INT32_MAX bytes is truncated to that length. Special-token text
+  // in the input (e.g. "[CLS]") is treated as ordinary text, never as the special token.
+  //
+  // Pipeline (HF BasicTokenizer, with llama.cpp's whitespace set): drop NUL, U+FFFD and C*
+  // characters; split on whitespace; each CJK ideograph is a word; lowercase; NFD and drop Mn
+  // marks; each punctuation character is a word; then greedy longest-match WordPiece per word
+  // ([UNK] for the whole word when a part has no piece or the word has > 100 code points).
   Encoding Encode(std::string_view text, bool add_special) const;
   // Joins pieces: word-initial pieces start a new space-separated word; special tokens are
   // skipped; ids outside the vocabulary are skipped.
@@ -68,8 +74,10 @@ class WordPieceTokenizer {
 
   std::vector<std::string> tokens_;
   // Word-initial pieces (without the "▁" prefix) and continuation pieces, to ids.
-  std::unordered_map<std::string, int32_t> initial_pieces_;
-  std::unordered_map<std::string, int32_t> continuation_pieces_;
+  absl::flat_hash_map<std::string, int32_t> initial_pieces_;
+  absl::flat_hash_map<std::string, int32_t> continuation_pieces_;
+  // Longest piece in code points: bounds the greedy search.
+  int max_piece_chars_ = 1;
   std::vector<bool> is_special_;
   int32_t unknown_id_ = 0;
   int32_t cls_id_ = 0;
