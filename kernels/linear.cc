@@ -13,6 +13,7 @@
 #include "common/status_macros.h"
 #include "kernels/aligned_buffer.h"
 #include "kernels/ops.h"
+#include "kernels/vector_math.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace slm::kernels {
@@ -54,6 +55,7 @@ AlignedBuffer& ThreadScratchpadBuffer() {
 }
 
 // Round-to-nearest-even f32 -> bf16 (NaN payloads are not preserved; inputs are finite).
+SLM_KERNELS_MULTIVERSION
 void ConvertToBf16(const float* source, int64_t count, uint16_t* destination) {
   for (int64_t i = 0; i < count; ++i) {
     uint32_t bits;
@@ -63,6 +65,7 @@ void ConvertToBf16(const float* source, int64_t count, uint16_t* destination) {
   }
 }
 
+SLM_KERNELS_MULTIVERSION
 float AbsMax(const float* x, int64_t count) {
   constexpr int kLanes = 16;
   float partial[kLanes] = {};
@@ -79,11 +82,25 @@ float AbsMax(const float* x, int64_t count) {
 }
 
 // q = round(x * inverse_scale), half away from zero, clamped to the symmetric range [-127, 127].
+SLM_KERNELS_MULTIVERSION
 void QuantizeSymmetric(const float* x, int64_t count, float inverse_scale, int8_t* q) {
   for (int64_t i = 0; i < count; ++i) {
     float value = x[i] * inverse_scale;
     value = std::min(127.0f, std::max(-127.0f, value));
     q[i] = static_cast<int8_t>(static_cast<int32_t>(value + (value >= 0.0f ? 0.5f : -0.5f)));
+  }
+}
+
+// y[r, :] = y[r, :] * scale + bias (bias may be null).
+SLM_KERNELS_MULTIVERSION
+void ScaleAndAddBias(float scale, const float* bias, int64_t rows, int64_t cols, float* y) {
+  for (int64_t row = 0; row < rows; ++row) {
+    float* out = y + row * cols;
+    if (bias != nullptr) {
+      for (int64_t j = 0; j < cols; ++j) out[j] = out[j] * scale + bias[j];
+    } else {
+      for (int64_t j = 0; j < cols; ++j) out[j] *= scale;
+    }
   }
 }
 
@@ -379,16 +396,7 @@ absl::Status Linear::Forward(const float* x, int64_t rows, float* y) const {
   // Epilogue steps oneDNN did not fuse.
   const bool add_bias = !s.bias.empty() && !s.fusion.bias;
   if (s.dtype == DType::kInt8 || add_bias) {
-    const float scale = input_scale;
-    const float* bias = add_bias ? s.bias.data() : nullptr;
-    for (int64_t row = 0; row < rows; ++row) {
-      float* out = y + row * n;
-      if (bias != nullptr) {
-        for (int64_t j = 0; j < n; ++j) out[j] = out[j] * scale + bias[j];
-      } else if (scale != 1.0f) {
-        for (int64_t j = 0; j < n; ++j) out[j] *= scale;
-      }
-    }
+    ScaleAndAddBias(input_scale, add_bias ? s.bias.data() : nullptr, rows, n, y);
   }
   if (s.activation == Activation::kGelu && !s.fusion.gelu) Gelu(y, rows * n);
   return absl::OkStatus();

@@ -1,0 +1,43 @@
+#include "tests/bench/peak.h"
+
+#include <omp.h>
+
+#include <chrono>
+#include <iostream>
+#include <random>
+#include <vector>
+
+#include "kernels/linear.h"
+
+namespace slm::bench {
+
+double MeasurePeakGops(kernels::DType dtype, int threads) {
+  const int64_t m = kPeakRows, k = kPeakFeatures, n = kPeakFeatures;
+  std::mt19937 generator(42);
+  std::uniform_real_distribution<float> distribution(-1.0f, 1.0f);
+  std::vector<float> weight(n * k), x(m * k), y(m * n);
+  for (float& value : weight) value = distribution(generator) * 0.02f;
+  for (float& value : x) value = distribution(generator);
+  auto linear = kernels::Linear::Create(weight.data(), nullptr, n, k, dtype,
+                                        kernels::Activation::kNone, m);
+  if (!linear.ok()) {
+    std::cerr << "MeasurePeakGops: " << linear.status() << "\n";
+    return 0.0;
+  }
+  const int previous_threads = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  (*linear)->Forward(x.data(), m, y.data()).IgnoreError();  // warm up caches and OpenMP threads
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  int64_t iterations = 0;
+  double seconds = 0.0;
+  do {
+    (*linear)->Forward(x.data(), m, y.data()).IgnoreError();
+    ++iterations;
+    seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  } while (seconds < 0.3);
+  omp_set_num_threads(previous_threads);
+  return 2.0 * m * k * n * iterations / seconds / 1e9;
+}
+
+}  // namespace slm::bench
