@@ -1,0 +1,241 @@
+#include "router/gateway_service.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "monitoring/metrics_server.h"
+#include "router/forward_call.h"
+
+namespace slm::router {
+namespace {
+
+using slmgw::v1::RouteDecision;
+
+// gRPC reports "no deadline" as a time point far in the future.
+bool IsInfinite(std::chrono::system_clock::time_point deadline) {
+  return deadline > std::chrono::system_clock::now() + std::chrono::hours(24 * 365);
+}
+
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
+                                    const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GatewayServiceImpl>> GatewayServiceImpl::Create(
+    std::shared_ptr<const slmgw::config::v1::GatewayConfig> config,
+    const ChannelFactory& channel_factory, std::shared_ptr<RouterMetrics> metrics) {
+  auto state = std::make_shared<RouterState>();
+  absl::StatusOr<std::unique_ptr<RouteTable>> table = RouteTable::Create(*config);
+  if (!table.ok()) return table.status();
+  state->route_table = *std::move(table);
+  for (const auto& pool_config : config->pools()) {
+    absl::StatusOr<std::unique_ptr<WorkerPool>> pool =
+        WorkerPool::Create(pool_config, channel_factory);
+    if (!pool.ok()) return pool.status();
+    state->pools.emplace(pool_config.name(), *std::move(pool));
+  }
+  for (const auto& route : config->routes()) {
+    if (!state->pools.contains(route.pool())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("routes: route '", route.name(), "' names unknown pool '", route.pool(), "'"));
+    }
+  }
+  state->config = std::move(config);
+  return std::unique_ptr<GatewayServiceImpl>(
+      new GatewayServiceImpl(std::move(state), std::move(metrics)));
+}
+
+GatewayServiceImpl::GatewayServiceImpl(std::shared_ptr<const RouterState> state,
+                                       std::shared_ptr<RouterMetrics> metrics)
+    : state_(std::move(state)), metrics_(std::move(metrics)) {}
+
+absl::Status GatewayServiceImpl::Admit(const std::string& text,
+                                       const slmgw::v1::RequestOptions& options,
+                                       const RouterState& state, RouteDecision* decision,
+                                       WorkerPool** pool) {
+  const uint32_t max_text_bytes = state.config->limits().max_text_bytes();
+  if (text.empty()) return absl::InvalidArgumentError("text: must not be empty");
+  if (text.size() > max_text_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("text: ", text.size(),
+                                                   " bytes exceeds the limit of ", max_text_bytes,
+                                                   " bytes (limits.max_text_bytes)"));
+  }
+  absl::StatusOr<RouteDecision> decided = state.route_table->Decide(options);
+  if (!decided.ok()) return decided.status();
+  *decision = *std::move(decided);
+  for (const slmgw::v1::RouteSignal& signal : decision->signals()) {
+    metrics_->classification.Add({{"signal", signal.name()}}, monitoring::LatencyBucketsSeconds())
+        .Observe(signal.duration_ns() * 1e-9);
+  }
+  const std::string deciding_signal =
+      decision->signals().empty() ? "none" : decision->signals().rbegin()->name();
+  metrics_->decisions.Add({{"route", decision->route()}, {"signal", deciding_signal}})
+      .Increment();
+  auto it = state.pools.find(decision->pool());
+  if (it == state.pools.end()) {
+    return absl::InternalError(absl::StrCat("route '", decision->route(), "' has no pool"));
+  }
+  *pool = it->second.get();
+  return absl::OkStatus();
+}
+
+std::chrono::system_clock::time_point GatewayServiceImpl::WorkerDeadline(
+    const grpc::CallbackServerContext& context, const RouterState& state,
+    const std::string& route) const {
+  const auto now = std::chrono::system_clock::now();
+  auto deadline = context.deadline();
+  if (IsInfinite(deadline)) {
+    deadline = now + std::chrono::milliseconds(state.config->limits().default_deadline_ms());
+  }
+  const slmgw::config::v1::RouteConfig* route_config = state.route_table->FindRoute(route);
+  if (route_config != nullptr && route_config->deadline_ms() > 0) {
+    deadline = std::min(deadline, now + std::chrono::milliseconds(route_config->deadline_ms()));
+  }
+  return deadline;
+}
+
+void GatewayServiceImpl::RecordFailure(const char* operation, const std::string& route,
+                                       const absl::Status& status,
+                                       std::chrono::steady_clock::time_point start) {
+  const std::string route_label = route.empty() ? "none" : route;
+  metrics_->requests
+      .Add({{"route", route_label},
+            {"model", "none"},
+            {"operation", operation},
+            {"outcome", monitoring::OutcomeLabel(static_cast<int>(status.code()))}})
+      .Increment();
+  metrics_->latency
+      .Add({{"route", route_label}, {"operation", operation}}, monitoring::LatencyBucketsSeconds())
+      .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+grpc::ServerUnaryReactor* GatewayServiceImpl::Classify(grpc::CallbackServerContext* context,
+                                                       const slmgw::v1::ClassifyRequest* request,
+                                                       slmgw::v1::ClassifyResponse* response) {
+  const auto start = std::chrono::steady_clock::now();
+  std::shared_ptr<const RouterState> state = state_;
+  RouteDecision decision;
+  WorkerPool* pool = nullptr;
+  if (absl::Status admitted = Admit(request->text(), request->options(), *state, &decision, &pool);
+      !admitted.ok()) {
+    RecordFailure("classify", decision.route(), admitted, start);
+    return FinishNow(context, admitted);
+  }
+  slmgw::v1::WorkerClassifyRequest worker_request;
+  worker_request.set_text(request->text());
+  *worker_request.mutable_limits() = request->options().limits();
+  const auto deadline = WorkerDeadline(*context, *state, decision.route());
+  using Call = ForwardCall<slmgw::v1::WorkerClassifyRequest, slmgw::v1::WorkerClassifyResponse>;
+  auto* call = new Call(
+      this, state, "classify", std::move(decision), pool, deadline, start,
+      std::move(worker_request),
+      [](slmgw::v1::WorkerService::Stub* stub, grpc::ClientContext* client_context,
+         const slmgw::v1::WorkerClassifyRequest* worker_request,
+         slmgw::v1::WorkerClassifyResponse* worker_response,
+         std::function<void(grpc::Status)> done) {
+        stub->async()->Classify(client_context, worker_request, worker_response, std::move(done));
+      },
+      [response](const slmgw::v1::WorkerClassifyResponse& worker_response, float* confidence) {
+        *response->mutable_labels() = worker_response.labels();
+        *confidence = worker_response.labels().empty() ? 0.0f : worker_response.labels(0).score();
+        return response->mutable_served_by();
+      });
+  call->Start();
+  return call;
+}
+
+grpc::ServerUnaryReactor* GatewayServiceImpl::ExtractEntities(
+    grpc::CallbackServerContext* context, const slmgw::v1::ExtractEntitiesRequest* request,
+    slmgw::v1::ExtractEntitiesResponse* response) {
+  const auto start = std::chrono::steady_clock::now();
+  std::shared_ptr<const RouterState> state = state_;
+  RouteDecision decision;
+  WorkerPool* pool = nullptr;
+  if (absl::Status admitted = Admit(request->text(), request->options(), *state, &decision, &pool);
+      !admitted.ok()) {
+    RecordFailure("extract_entities", decision.route(), admitted, start);
+    return FinishNow(context, admitted);
+  }
+  slmgw::v1::WorkerExtractEntitiesRequest worker_request;
+  worker_request.set_text(request->text());
+  *worker_request.mutable_limits() = request->options().limits();
+  const auto deadline = WorkerDeadline(*context, *state, decision.route());
+  using Call = ForwardCall<slmgw::v1::WorkerExtractEntitiesRequest,
+                           slmgw::v1::WorkerExtractEntitiesResponse>;
+  auto* call = new Call(
+      this, state, "extract_entities", std::move(decision), pool, deadline, start,
+      std::move(worker_request),
+      [](slmgw::v1::WorkerService::Stub* stub, grpc::ClientContext* client_context,
+         const slmgw::v1::WorkerExtractEntitiesRequest* worker_request,
+         slmgw::v1::WorkerExtractEntitiesResponse* worker_response,
+         std::function<void(grpc::Status)> done) {
+        stub->async()->ExtractEntities(client_context, worker_request, worker_response,
+                                       std::move(done));
+      },
+      [response](const slmgw::v1::WorkerExtractEntitiesResponse& worker_response,
+                 float* confidence) {
+        *response->mutable_entities() = worker_response.entities();
+        // The least certain entity bounds the answer's confidence; no entity: nothing to doubt.
+        float lowest = 1.0f;
+        for (const auto& entity : worker_response.entities()) {
+          lowest = std::min(lowest, entity.score());
+        }
+        *confidence = lowest;
+        return response->mutable_served_by();
+      });
+  call->Start();
+  return call;
+}
+
+grpc::ServerUnaryReactor* GatewayServiceImpl::Generate(grpc::CallbackServerContext* context,
+                                                       const slmgw::v1::GenerateRequest* request,
+                                                       slmgw::v1::GenerateResponse* response) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string& text =
+      request->prompt().empty() && request->messages_size() > 0
+          ? request->messages(request->messages_size() - 1).content()
+          : request->prompt();
+  std::shared_ptr<const RouterState> state = state_;
+  RouteDecision decision;
+  WorkerPool* pool = nullptr;
+  absl::Status admitted = Admit(text, request->options(), *state, &decision, &pool);
+  if (admitted.ok()) {
+    // Routing worked, but no generative worker kind exists in this version: say so plainly.
+    admitted = absl::UnimplementedError(absl::StrCat(
+        "route '", decision.route(), "': text generation is not served by this gateway version"));
+  }
+  RecordFailure("generate", decision.route(), admitted, start);
+  return FinishNow(context, admitted);
+}
+
+grpc::ServerWriteReactor<slmgw::v1::GenerateStreamResponse>* GatewayServiceImpl::GenerateStream(
+    grpc::CallbackServerContext* context, const slmgw::v1::GenerateStreamRequest* request) {
+  class Refusal final : public grpc::ServerWriteReactor<slmgw::v1::GenerateStreamResponse> {
+   public:
+    explicit Refusal(const grpc::Status& status) { Finish(status); }
+    void OnDone() override { delete this; }
+  };
+  const auto start = std::chrono::steady_clock::now();
+  const absl::Status status =
+      absl::UnimplementedError("text generation is not served by this gateway version");
+  RecordFailure("generate", "", status, start);
+  return new Refusal(ToGrpcStatus(status));
+}
+
+grpc::ServerUnaryReactor* GatewayServiceImpl::Route(grpc::CallbackServerContext* context,
+                                                    const slmgw::v1::RouteRequest* request,
+                                                    slmgw::v1::RouteResponse* response) {
+  std::shared_ptr<const RouterState> state = state_;
+  absl::StatusOr<RouteDecision> decision = state->route_table->Decide(request->options());
+  if (!decision.ok()) return FinishNow(context, decision.status());
+  *response->mutable_decision() = *std::move(decision);
+  return FinishNow(context, absl::OkStatus());
+}
+
+}  // namespace slm::router

@@ -1,0 +1,40 @@
+#include "router/router_metrics.h"
+
+namespace slm::router {
+
+RouterMetrics::RouterMetrics(prometheus::Registry& registry)
+    : requests(prometheus::BuildCounter()
+                   .Name("slmgw_router_requests_total")
+                   .Help("Requests the router answered, by route, model, operation and outcome")
+                   .Register(registry)),
+      latency(prometheus::BuildHistogram()
+                  .Name("slmgw_router_request_duration_seconds")
+                  .Help("End-to-end time in the router, worker call included")
+                  .Register(registry)),
+      overhead(prometheus::BuildHistogram()
+                   .Name("slmgw_router_overhead_seconds")
+                   .Help("Time spent in the router excluding the worker call")
+                   .Register(registry)),
+      in_flight(prometheus::BuildGauge()
+                    .Name("slmgw_router_in_flight")
+                    .Help("Requests the router is handling now")
+                    .Register(registry)
+                    .Add({})),
+      decisions(prometheus::BuildCounter()
+                    .Name("slmgw_router_decisions_total")
+                    .Help("Routing decisions, by route and the signal that decided")
+                    .Register(registry)),
+      classification(prometheus::BuildHistogram()
+                         .Name("slmgw_router_classification_duration_seconds")
+                         .Help("Time to compute each routing signal")
+                         .Register(registry)),
+      retries(prometheus::BuildCounter()
+                  .Name("slmgw_router_retries_total")
+                  .Help("Worker calls retried on another endpoint, by pool")
+                  .Register(registry)),
+      upstream_errors(prometheus::BuildCounter()
+                          .Name("slmgw_router_upstream_errors_total")
+                          .Help("Failed worker calls, by pool and gRPC code")
+                          .Register(registry)) {}
+
+}  // namespace slm::router

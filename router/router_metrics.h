@@ -1,0 +1,30 @@
+// The metric families of the router, built once at start-up (CONVENTIONS 9). Label values come
+// from configuration (route, pool, model names) or fixed sets (operation, outcome, signal);
+// requests that fail before a route is chosen count under route="none".
+#ifndef SLM_ROUTER_ROUTER_METRICS_H_
+#define SLM_ROUTER_ROUTER_METRICS_H_
+
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace slm::router {
+
+struct RouterMetrics {
+  explicit RouterMetrics(prometheus::Registry& registry);
+
+  prometheus::Family<prometheus::Counter>& requests;          // {route, model, operation, outcome}
+  prometheus::Family<prometheus::Histogram>& latency;         // {route, operation}
+  prometheus::Family<prometheus::Histogram>& overhead;        // {route}
+  prometheus::Gauge& in_flight;
+  prometheus::Family<prometheus::Counter>& decisions;         // {route, signal}
+  prometheus::Family<prometheus::Histogram>& classification;  // {signal}
+  prometheus::Family<prometheus::Counter>& retries;           // {pool}
+  prometheus::Family<prometheus::Counter>& upstream_errors;   // {pool, code}
+};
+
+}  // namespace slm::router
+
+#endif  // SLM_ROUTER_ROUTER_METRICS_H_

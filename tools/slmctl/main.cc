@@ -1,0 +1,75 @@
+// slmctl: the command-line client of slm-gateway.
+//
+//   slmctl classify "what a wonderful film"        # text classification
+//   slmctl classify --task sentiment --json "meh"  # the response as JSON
+//   slmctl entities "Ada Lovelace visited London"  # token classification
+//   slmctl route --task sentiment "hello"          # dry run: the routing decision
+//   slmctl health                                  # grpc.health.v1 check
+//   slmctl validate-config --role router router.yaml
+//   echo "text from stdin" | slmctl classify
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_join.h"
+#include "tools/slmctl/commands.h"
+
+ABSL_FLAG(std::string, target, "127.0.0.1:50051", "gateway address host:port");
+ABSL_FLAG(int, timeout_ms, 10000, "deadline for the call in milliseconds");
+ABSL_FLAG(bool, json, false, "print the response as JSON");
+ABSL_FLAG(std::string, task, "", "the task (route table key), e.g. sentiment");
+ABSL_FLAG(std::string, route, "", "route hint: a route name that bypasses classification");
+ABSL_FLAG(std::string, tenant, "", "tenant identity");
+ABSL_FLAG(std::string, service, "", "health: the service name to check (empty: the server)");
+ABSL_FLAG(std::string, role, "all-in-one", "validate-config: all-in-one, router or worker");
+
+namespace {
+
+constexpr char kUsage[] =
+    "slmctl COMMAND [flags] [TEXT...]\n"
+    "commands: classify, entities, route, health, validate-config FILE\n"
+    "TEXT defaults to standard input. Flags: --target --timeout_ms --json --task --route "
+    "--tenant --service --role";
+
+std::string TextArgument(const std::vector<char*>& args) {
+  if (args.size() > 2) return absl::StrJoin(args.begin() + 2, args.end(), " ");
+  std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() < 2) {
+    std::cerr << kUsage << "\n";
+    return 2;
+  }
+  const std::string command = args[1];
+  slm::slmctl::CallOptions options;
+  options.target = absl::GetFlag(FLAGS_target);
+  options.timeout_ms = absl::GetFlag(FLAGS_timeout_ms);
+  options.json = absl::GetFlag(FLAGS_json);
+  options.task = absl::GetFlag(FLAGS_task);
+  options.route = absl::GetFlag(FLAGS_route);
+  options.tenant = absl::GetFlag(FLAGS_tenant);
+  if (command == "classify") return slm::slmctl::Classify(options, TextArgument(args));
+  if (command == "entities") return slm::slmctl::Entities(options, TextArgument(args));
+  if (command == "route") return slm::slmctl::Route(options, TextArgument(args));
+  if (command == "health") return slm::slmctl::Health(options, absl::GetFlag(FLAGS_service));
+  if (command == "validate-config") {
+    if (args.size() != 3) {
+      std::cerr << "usage: slmctl validate-config [--role all-in-one|router|worker] FILE\n";
+      return 2;
+    }
+    return slm::slmctl::ValidateConfig(args[2], absl::GetFlag(FLAGS_role));
+  }
+  std::cerr << "unknown command '" << command << "'\n" << kUsage << "\n";
+  return 2;
+}

@@ -1,0 +1,64 @@
+// slm-worker: serves one model (the configuration's single worker) over slmgw.v1.WorkerService.
+//
+//   slm-worker --config worker.yaml [--listen 0.0.0.0:50061] [--metrics_listen 0.0.0.0:9465]
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "common/logging.h"
+#include "common/process_config.h"
+#include "common/server_lifecycle.h"
+#include "common/serving.h"
+#include "monitoring/metrics_server.h"
+#include "workers/service/worker_service.h"
+
+ABSL_FLAG(std::string, config, "", "YAML configuration file with exactly one worker (required)");
+ABSL_FLAG(std::string, listen, "", "gRPC address host:port (overrides server.listen_address)");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "metrics address host:port (overrides server.metrics_address)");
+ABSL_FLAG(std::string, models_dir, "", "directory for relative model paths");
+ABSL_FLAG(std::string, ready_file, "", "write {grpc_port, metrics_port} here once serving");
+
+int main(int argc, char** argv) {
+  slm::BlockTerminationSignals();
+  absl::SetProgramUsageMessage("slm-worker --config FILE: serve one model over gRPC");
+  absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_config).empty()) {
+    SLM_LOG(ERROR) << "--config is required (a file with one entry under workers:)";
+    return 2;
+  }
+  auto config = slm::LoadProcessConfig({absl::GetFlag(FLAGS_config), absl::GetFlag(FLAGS_listen),
+                                        absl::GetFlag(FLAGS_metrics_listen)},
+                                       slm::config::ConfigRole::kWorker);
+  if (!config.ok()) {
+    SLM_LOG(ERROR) << config.status().message();
+    return 2;
+  }
+  auto metrics_server =
+      slm::monitoring::MetricsServer::Start((*config)->server().metrics_address());
+  if (!metrics_server.ok()) {
+    SLM_LOG(ERROR) << metrics_server.status().message();
+    return 1;
+  }
+  auto metrics = std::make_shared<slm::workers::WorkerMetrics>(*(*metrics_server)->registry());
+  auto service = slm::workers::WorkerServiceImpl::Create(
+      (*config)->workers(0), slm::ResolveModelsDir(absl::GetFlag(FLAGS_models_dir)),
+      (*config)->limits().max_text_bytes(), metrics);
+  if (!service.ok()) {
+    SLM_LOG(ERROR) << service.status().message();
+    return 1;
+  }
+  slm::ServeOptions options;
+  options.listen_address = (*config)->server().listen_address();
+  options.drain_timeout_ms = (*config)->server().drain_timeout_ms();
+  options.ready_file = absl::GetFlag(FLAGS_ready_file);
+  absl::Status served =
+      slm::ServeUntilTerminated({service->get()}, options, (*metrics_server)->port());
+  if (!served.ok()) {
+    SLM_LOG(ERROR) << served.message();
+    return 1;
+  }
+  return 0;
+}
