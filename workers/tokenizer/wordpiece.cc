@@ -136,6 +136,9 @@ std::vector<Word> SplitWords(std::string_view text, const WordPieceTokenizer::Op
       unicode::MappedCodePoints normalized;
       if (options.strip_accents) {
         normalized = unicode::DecomposeStripMarks(lowered.code_points[i]);
+        // A stripped combining mark still belongs to the character before it: extend that
+        // character's span so spans never cut a grapheme.
+        if (normalized.count == 0 && !current.chars.empty()) current.chars.back().end = end;
       } else {
         normalized.count = 1;
         normalized.code_points[0] = lowered.code_points[i];
