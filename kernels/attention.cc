@@ -24,9 +24,9 @@ int64_t RoundUp(int64_t value, int64_t multiple) {
 
 // Per-thread working set of one head; grown once, reused for every head and call.
 struct HeadBuffers {
-  AlignedBuffer queries;     // [padded_seq_rows, head_dim], pre-scaled by 1/sqrt(head_dim)
-  AlignedBuffer keys_t;      // [head_dim, padded_seq_cols]
-  AlignedBuffer scores;      // [kRowBlock, padded_seq_cols]
+  AlignedBuffer queries;  // [padded_seq_rows, head_dim], pre-scaled by 1/sqrt(head_dim)
+  AlignedBuffer keys_t;   // [head_dim, padded_seq_cols]
+  AlignedBuffer scores;   // [kRowBlock, padded_seq_cols]
 };
 
 HeadBuffers& ThreadHeadBuffers() {
@@ -36,8 +36,8 @@ HeadBuffers& ThreadHeadBuffers() {
 
 // Computes one head. `q`, `k`, `v` point at the head's first column; `out` likewise.
 SLM_KERNELS_MULTIVERSION
-void AttentionHead(const float* q, const float* k, const float* v, int64_t row_stride,
-                   int64_t seq, int64_t head_dim, int64_t out_stride, float* out) {
+void AttentionHead(const float* q, const float* k, const float* v, int64_t row_stride, int64_t seq,
+                   int64_t head_dim, int64_t out_stride, float* out) {
   const int64_t padded_rows = RoundUp(seq, kRowBlock);
   const int64_t padded_cols = RoundUp(seq, kColumnBlock);
   HeadBuffers& buffers = ThreadHeadBuffers();
@@ -87,7 +87,6 @@ void AttentionHead(const float* q, const float* k, const float* v, int64_t row_s
   }
 }
 
-
 // ---- AVX-512 path --------------------------------------------------------------------------
 
 constexpr int64_t kAvxRowBlock = 8;  // query rows per block (scores rows kept in L1)
@@ -112,7 +111,8 @@ __attribute__((target("avx512f"))) void ScoresAvx512(const float* queries, const
       }
     }
     for (int r = 0; r < 4; ++r) {
-      for (int t = 0; t < 4; ++t) _mm512_storeu_ps(scores + r * padded_cols + j0 + 16 * t, acc[r][t]);
+      for (int t = 0; t < 4; ++t)
+        _mm512_storeu_ps(scores + r * padded_cols + j0 + 16 * t, acc[r][t]);
     }
   }
 }
@@ -120,9 +120,11 @@ __attribute__((target("avx512f"))) void ScoresAvx512(const float* queries, const
 // out[r, :] = sum_j probabilities[r, j] * v[j, :] for kRows rows, head_dim = 16 * kVectors;
 // only the first `valid_rows` rows are stored.
 template <int kVectors, int kRows>
-__attribute__((target("avx512f"))) void WeightedValuesAvx512(
-    const float* probabilities, int64_t padded_cols, const float* v, int64_t row_stride,
-    int64_t seq, int64_t valid_rows, float* out, int64_t out_stride) {
+__attribute__((target("avx512f"))) void WeightedValuesAvx512(const float* probabilities,
+                                                             int64_t padded_cols, const float* v,
+                                                             int64_t row_stride, int64_t seq,
+                                                             int64_t valid_rows, float* out,
+                                                             int64_t out_stride) {
   __m512 acc[kRows][kVectors];
   for (int r = 0; r < kRows; ++r) {
     for (int t = 0; t < kVectors; ++t) acc[r][t] = _mm512_setzero_ps();
@@ -148,8 +150,8 @@ void WeightedValuesBlock(const float* probabilities, int64_t padded_cols, const 
   constexpr int kRows = kVectors <= 2 ? 8 : 4;
   for (int64_t r0 = 0; r0 < valid_rows; r0 += kRows) {
     WeightedValuesAvx512<kVectors, kRows>(probabilities + r0 * padded_cols, padded_cols, v,
-                                          row_stride, seq, valid_rows - r0,
-                                          out + r0 * out_stride, out_stride);
+                                          row_stride, seq, valid_rows - r0, out + r0 * out_stride,
+                                          out_stride);
   }
 }
 
@@ -223,9 +225,8 @@ void EncoderAttention(const float* q, const float* k, const float* v, int64_t ro
   }
 }
 
-void ReferenceEncoderAttention(const float* q, const float* k, const float* v,
-                               int64_t row_stride, int64_t seq, int64_t num_heads,
-                               int64_t head_dim, float* out) {
+void ReferenceEncoderAttention(const float* q, const float* k, const float* v, int64_t row_stride,
+                               int64_t seq, int64_t num_heads, int64_t head_dim, float* out) {
   const int64_t hidden = num_heads * head_dim;
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   std::vector<double> scores(static_cast<size_t>(seq));
@@ -236,7 +237,8 @@ void ReferenceEncoderAttention(const float* q, const float* k, const float* v,
       for (int64_t j = 0; j < seq; ++j) {
         double dot = 0.0;
         for (int64_t c = 0; c < head_dim; ++c) {
-          dot += static_cast<double>(q[i * row_stride + offset + c]) * k[j * row_stride + offset + c];
+          dot +=
+              static_cast<double>(q[i * row_stride + offset + c]) * k[j * row_stride + offset + c];
         }
         scores[j] = dot * scale;
         max = std::max(max, scores[j]);

@@ -131,11 +131,11 @@ struct Linear::State {
   DType dtype = DType::kF32;
   Activation activation = Activation::kNone;
   Fusion fusion;
-  std::vector<Bucket> buckets;        // ascending rows: 1, 2, 4, ... <= max_rows
-  std::vector<memory> weights;        // one per distinct layout oneDNN asked for
-  std::vector<float> bias;            // [out_features], empty when the layer has no bias
-  memory bias_memory;                 // wraps `bias` when fusion.bias
-  std::vector<float> weight_scales;   // int8: [out_features], weight = scale * q
+  std::vector<Bucket> buckets;       // ascending rows: 1, 2, 4, ... <= max_rows
+  std::vector<memory> weights;       // one per distinct layout oneDNN asked for
+  std::vector<float> bias;           // [out_features], empty when the layer has no bias
+  memory bias_memory;                // wraps `bias` when fusion.bias
+  std::vector<float> weight_scales;  // int8: [out_features], weight = scale * q
 };
 
 namespace {
@@ -153,11 +153,14 @@ DataType SourceType(DType dtype) {
 }
 
 // Builds one bucket's primitive; FailedPrecondition when only a reference impl exists.
-absl::StatusOr<Bucket> BuildBucket(const Linear::State& state, int64_t rows) {
+// `weights_layout` null lets oneDNN pick the weight layout (format_tag::any).
+absl::StatusOr<Bucket> BuildBucket(const Linear::State& state, int64_t rows,
+                                   const memory::desc* weights_layout) {
   const memory::dim m = rows, k = state.in_features, n = state.out_features;
   const DataType type = SourceType(state.dtype);
   memory::desc source({m, k}, type, Tag::ab);
-  memory::desc weights({k, n}, type, Tag::any);
+  memory::desc weights =
+      weights_layout != nullptr ? *weights_layout : memory::desc({k, n}, type, Tag::any);
   memory::desc destination({m, n}, DataType::f32, Tag::ab);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -190,12 +193,22 @@ absl::StatusOr<Bucket> BuildBucket(const Linear::State& state, int64_t rows) {
   return bucket;
 }
 
+// The largest bucket picks the weight layout; smaller buckets reuse it when oneDNN keeps a fast
+// implementation with it, so a layer usually holds one copy of its weights (oneDNN otherwise
+// prefers a different blocking for small M, which would double the weight memory).
 absl::StatusOr<std::vector<Bucket>> BuildBuckets(const Linear::State& state) {
+  int64_t largest = 1;
+  while (largest * 2 <= state.max_rows) largest *= 2;
   std::vector<Bucket> buckets;
-  for (int64_t rows = 1; rows <= state.max_rows; rows *= 2) {
-    SLM_ASSIGN_OR_RETURN(Bucket bucket, BuildBucket(state, rows));
-    buckets.push_back(std::move(bucket));
+  SLM_ASSIGN_OR_RETURN(Bucket last, BuildBucket(state, largest, nullptr));
+  const memory::desc shared_layout = last.primitive_desc.weights_desc();
+  for (int64_t rows = 1; rows < largest; rows *= 2) {
+    absl::StatusOr<Bucket> bucket = BuildBucket(state, rows, &shared_layout);
+    if (!bucket.ok()) bucket = BuildBucket(state, rows, nullptr);
+    if (!bucket.ok()) return bucket.status();
+    buckets.push_back(std::move(bucket).value());
   }
+  buckets.push_back(std::move(last));
   return buckets;
 }
 
@@ -212,8 +225,7 @@ absl::Status PrepareWeights(const float* weight, const std::vector<int8_t>& quan
       user_weights = memory({{k, n}, DataType::s8, Tag::ba}, engine,
                             const_cast<int8_t*>(quantized_weight.data()));
     } else {
-      user_weights =
-          memory({{k, n}, DataType::f32, Tag::ba}, engine, const_cast<float*>(weight));
+      user_weights = memory({{k, n}, DataType::f32, Tag::ba}, engine, const_cast<float*>(weight));
     }
     dnnl::stream stream(engine);
     for (Bucket& bucket : state.buckets) {
@@ -352,16 +364,16 @@ absl::Status Linear::Forward(const float* x, int64_t rows, float* y) const {
           if (exact) {
             source = const_cast<float*>(x + row0 * k);
           } else {
-            auto* padded = static_cast<float*>(
-                ThreadSourceBuffer().Get(bucket.rows * k * sizeof(float)));
+            auto* padded =
+                static_cast<float*>(ThreadSourceBuffer().Get(bucket.rows * k * sizeof(float)));
             std::memcpy(padded, x + row0 * k, chunk * k * sizeof(float));
             std::memset(padded + chunk * k, 0, (bucket.rows - chunk) * k * sizeof(float));
             source = padded;
           }
           break;
         case DType::kBF16: {
-          auto* converted = static_cast<uint16_t*>(
-              ThreadSourceBuffer().Get(bucket.rows * k * sizeof(uint16_t)));
+          auto* converted =
+              static_cast<uint16_t*>(ThreadSourceBuffer().Get(bucket.rows * k * sizeof(uint16_t)));
           ConvertToBf16(x + row0 * k, chunk * k, converted);
           std::memset(converted + chunk * k, 0, (bucket.rows - chunk) * k * sizeof(uint16_t));
           source = converted;
@@ -372,9 +384,9 @@ absl::Status Linear::Forward(const float* x, int64_t rows, float* y) const {
           break;
       }
       float* destination =
-          exact ? y + row0 * n
-                : static_cast<float*>(
-                      ThreadDestinationBuffer().Get(bucket.rows * n * sizeof(float)));
+          exact
+              ? y + row0 * n
+              : static_cast<float*>(ThreadDestinationBuffer().Get(bucket.rows * n * sizeof(float)));
       void* scratchpad = ThreadScratchpadBuffer().Get(bucket.scratchpad_bytes);
 
       const dnnl::matmul::primitive_desc& pd = bucket.primitive_desc;
@@ -407,6 +419,13 @@ int64_t Linear::out_features() const { return state_->out_features; }
 int64_t Linear::max_rows() const { return state_->max_rows; }
 DType Linear::dtype() const { return state_->dtype; }
 Activation Linear::activation() const { return state_->activation; }
+int64_t Linear::PreparedWeightBytes() const {
+  int64_t bytes = 0;
+  for (const memory& weights : state_->weights) {
+    bytes += static_cast<int64_t>(weights.get_desc().get_size());
+  }
+  return bytes;
+}
 std::string Linear::ImplementationName() const {
   return state_->buckets.back().primitive_desc.impl_info_str();
 }

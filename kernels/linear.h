@@ -52,6 +52,9 @@ class Linear {
   DType dtype() const;
   Activation activation() const;
   std::string ImplementationName() const;  // oneDNN impl_info_str of the largest bucket
+  // Bytes held by the prepared (reordered) weights, for resource estimates. Usually one copy of
+  // the weights in `dtype` (plus padding); more when oneDNN needed different layouts per bucket.
+  int64_t PreparedWeightBytes() const;
 
   ~Linear();
   Linear(const Linear&) = delete;

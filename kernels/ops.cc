@@ -44,8 +44,8 @@ inline float LaneMax(const float* x, int64_t count) {
 }  // namespace
 
 SLM_KERNELS_MULTIVERSION
-void AddLayerNorm(float* x, const float* residual, int64_t rows, int64_t cols,
-                  const float* gamma, const float* beta, float epsilon) {
+void AddLayerNorm(float* x, const float* residual, int64_t rows, int64_t cols, const float* gamma,
+                  const float* beta, float epsilon) {
   for (int64_t row = 0; row < rows; ++row) {
     float* v = x + row * cols;
     if (residual != nullptr) {
@@ -130,7 +130,8 @@ void ReferenceGelu(float* x, int64_t count) {
 }
 
 void ReferenceTanh(float* x, int64_t count) {
-  for (int64_t i = 0; i < count; ++i) x[i] = static_cast<float>(std::tanh(static_cast<double>(x[i])));
+  for (int64_t i = 0; i < count; ++i)
+    x[i] = static_cast<float>(std::tanh(static_cast<double>(x[i])));
 }
 
 }  // namespace slm::kernels

@@ -18,8 +18,8 @@
 namespace slm::kernels {
 
 // x[rows, cols] = LayerNorm(x + residual) * gamma + beta, in place; residual may be nullptr.
-void AddLayerNorm(float* x, const float* residual, int64_t rows, int64_t cols,
-                  const float* gamma, const float* beta, float epsilon);
+void AddLayerNorm(float* x, const float* residual, int64_t rows, int64_t cols, const float* gamma,
+                  const float* beta, float epsilon);
 void Softmax(float* x, int64_t rows, int64_t cols);  // row-wise, numerically stable
 void Gelu(float* x, int64_t count);                  // exact erf GELU
 void Tanh(float* x, int64_t count);
@@ -36,9 +36,8 @@ void ReferenceAddLayerNorm(float* x, const float* residual, int64_t rows, int64_
 void ReferenceSoftmax(float* x, int64_t rows, int64_t cols);
 void ReferenceGelu(float* x, int64_t count);
 void ReferenceTanh(float* x, int64_t count);
-void ReferenceEncoderAttention(const float* q, const float* k, const float* v,
-                               int64_t row_stride, int64_t seq, int64_t num_heads,
-                               int64_t head_dim, float* out);
+void ReferenceEncoderAttention(const float* q, const float* k, const float* v, int64_t row_stride,
+                               int64_t seq, int64_t num_heads, int64_t head_dim, float* out);
 
 }  // namespace slm::kernels
 

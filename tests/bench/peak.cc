@@ -18,8 +18,8 @@ double MeasurePeakGops(kernels::DType dtype, int threads) {
   std::vector<float> weight(n * k), x(m * k), y(m * n);
   for (float& value : weight) value = distribution(generator) * 0.02f;
   for (float& value : x) value = distribution(generator);
-  auto linear = kernels::Linear::Create(weight.data(), nullptr, n, k, dtype,
-                                        kernels::Activation::kNone, m);
+  auto linear =
+      kernels::Linear::Create(weight.data(), nullptr, n, k, dtype, kernels::Activation::kNone, m);
   if (!linear.ok()) {
     std::cerr << "MeasurePeakGops: " << linear.status() << "\n";
     return 0.0;

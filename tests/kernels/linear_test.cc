@@ -108,19 +108,19 @@ class LinearTest : public ::testing::TestWithParam<DType> {};
 TEST_P(LinearTest, MatchesReferenceOverShapesAndRowCounts) {
   const DType dtype = GetParam();
   const std::vector<Problem> problems = {
-      {384, 384, true, Activation::kNone},   {384, 1536, true, Activation::kGelu},
-      {1536, 384, true, Activation::kNone},  {768, 768, false, Activation::kNone},
-      {768, 3, true, Activation::kNone},     {384, 2, true, Activation::kNone},
-      {17, 3, false, Activation::kGelu},     {3, 17, true, Activation::kNone},
-      {2, 2, true, Activation::kGelu},       {17, 17, true, Activation::kGelu},
+      {384, 384, true, Activation::kNone},  {384, 1536, true, Activation::kGelu},
+      {1536, 384, true, Activation::kNone}, {768, 768, false, Activation::kNone},
+      {768, 3, true, Activation::kNone},    {384, 2, true, Activation::kNone},
+      {17, 3, false, Activation::kGelu},    {3, 17, true, Activation::kNone},
+      {2, 2, true, Activation::kGelu},      {17, 17, true, Activation::kGelu},
   };
   const int64_t max_rows = 300;
   const std::vector<int64_t> row_counts = {1, 2, 3, 5, 8, 13, 31, 64, 100, 129, 257, 300};
   uint32_t seed = 1;
   for (const Problem& p : problems) {
-    SCOPED_TRACE(testing::Message() << DTypeName(dtype) << " in=" << p.in_features
-                                    << " out=" << p.out_features << " bias=" << p.has_bias
-                                    << " gelu=" << (p.activation == Activation::kGelu));
+    SCOPED_TRACE(testing::Message()
+                 << DTypeName(dtype) << " in=" << p.in_features << " out=" << p.out_features
+                 << " bias=" << p.has_bias << " gelu=" << (p.activation == Activation::kGelu));
     const int64_t k = p.in_features, n = p.out_features;
     const float weight_range = 1.0f / std::sqrt(static_cast<float>(k));  // nn.Linear's init
     const std::vector<float> weight = RandomUniform(n * k, -weight_range, weight_range, seed++);
@@ -130,14 +130,19 @@ TEST_P(LinearTest, MatchesReferenceOverShapesAndRowCounts) {
     ReferenceLinear(x.data(), max_rows, weight.data(), p.has_bias ? bias.data() : nullptr, n, k,
                     p.activation, expected.data());
 
-    absl::StatusOr<std::unique_ptr<Linear>> linear =
-        Linear::Create(weight.data(), p.has_bias ? bias.data() : nullptr, n, k, dtype,
-                       p.activation, max_rows);
+    absl::StatusOr<std::unique_ptr<Linear>> linear = Linear::Create(
+        weight.data(), p.has_bias ? bias.data() : nullptr, n, k, dtype, p.activation, max_rows);
     ASSERT_TRUE(linear.ok()) << linear.status();
     EXPECT_EQ((*linear)->in_features(), k);
     EXPECT_EQ((*linear)->out_features(), n);
     EXPECT_EQ((*linear)->dtype(), dtype);
     EXPECT_FALSE((*linear)->ImplementationName().empty());
+    // One prepared copy of the weights: padding to oneDNN's 64-wide blocks and int8's per-column
+    // compensation terms allowed (5% + 16 bytes per column), a second copy is not.
+    const int64_t element_bytes = dtype == DType::kF32 ? 4 : dtype == DType::kBF16 ? 2 : 1;
+    const int64_t padded_bytes = element_bytes * ((k + 63) / 64 * 64) * ((n + 63) / 64 * 64);
+    EXPECT_GE((*linear)->PreparedWeightBytes(), element_bytes * k * n);
+    EXPECT_LE((*linear)->PreparedWeightBytes(), padded_bytes * 105 / 100 + 16 * n + 4096);
     for (int64_t rows : row_counts) {
       SCOPED_TRACE(testing::Message() << "rows=" << rows);
       std::vector<float> actual(rows * n, std::nanf(""));
@@ -163,13 +168,12 @@ TEST_P(LinearTest, GaussianInputsStayWithinStatisticalBound) {
   for (float& w : weight) w = normal(generator) * 0.05f;
   for (float& v : x) v = normal(generator);
   std::vector<float> expected(rows * n), actual(rows * n);
-  ReferenceLinear(x.data(), rows, weight.data(), nullptr, n, k, Activation::kNone,
-                  expected.data());
+  ReferenceLinear(x.data(), rows, weight.data(), nullptr, n, k, Activation::kNone, expected.data());
   auto linear = Linear::Create(weight.data(), nullptr, n, k, dtype, Activation::kNone, 256);
   ASSERT_TRUE(linear.ok()) << linear.status();
   ASSERT_TRUE((*linear)->Forward(x.data(), rows, actual.data()).ok());
-  const Errors errors = Compare(dtype, {k, n, false, Activation::kNone}, x, rows, weight, {},
-                                expected, actual);
+  const Errors errors =
+      Compare(dtype, {k, n, false, Activation::kNone}, x, rows, weight, {}, expected, actual);
   EXPECT_EQ(errors.violations, 0);
   const double relative = errors.rms_error / errors.rms_output;
   const double allowed = dtype == DType::kF32 ? 1e-5 : dtype == DType::kBF16 ? 1e-2 : 3e-2;
@@ -215,7 +219,11 @@ TEST_P(LinearTest, RejectsBadArguments) {
   EXPECT_EQ(Linear::Create(nullptr, nullptr, 8, 4, dtype, Activation::kNone, 4).status().code(),
             absl::StatusCode::kInvalidArgument);
   for (auto [out, in, max_rows] : {std::tuple<int64_t, int64_t, int64_t>{0, 4, 4},
-                                   {8, 0, 4}, {8, 4, 0}, {-1, 4, 4}, {8, -3, 4}, {8, 4, -2}}) {
+                                   {8, 0, 4},
+                                   {8, 4, 0},
+                                   {-1, 4, 4},
+                                   {8, -3, 4},
+                                   {8, 4, -2}}) {
     absl::StatusOr<std::unique_ptr<Linear>> linear =
         Linear::Create(weight.data(), nullptr, out, in, dtype, Activation::kNone, max_rows);
     EXPECT_EQ(linear.status().code(), absl::StatusCode::kInvalidArgument)

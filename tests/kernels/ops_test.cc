@@ -29,8 +29,8 @@ TEST(OpsTest, AddLayerNormMatchesReference) {
   for (int64_t cols : {1, 2, 3, 16, 17, 384, 768, 1000}) {
     for (int64_t rows : {1, 5}) {
       for (bool with_residual : {false, true}) {
-        SCOPED_TRACE(testing::Message() << "rows=" << rows << " cols=" << cols
-                                        << " residual=" << with_residual);
+        SCOPED_TRACE(testing::Message()
+                     << "rows=" << rows << " cols=" << cols << " residual=" << with_residual);
         std::vector<float> x = RandomNormal(rows * cols, 3.0f, seed++);
         for (float& v : x) v += 5.0f;  // a large mean tests the two-pass variance
         const std::vector<float> residual = RandomNormal(rows * cols, 1.0f, seed++);
@@ -69,8 +69,8 @@ TEST(OpsTest, SoftmaxMatchesReferenceIncludingLargeLogits) {
 std::vector<float> ActivationInputs() {
   std::vector<float> x = RandomNormal(10000, 3.0f, 7);
   for (float v = -12.0f; v <= 12.0f; v += 0.001f) x.push_back(v);
-  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-6f, 30.0f, -30.0f, 100.0f, -100.0f, 1e6f,
-                  -1e6f}) {
+  for (float v :
+       {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-6f, 30.0f, -30.0f, 100.0f, -100.0f, 1e6f, -1e6f}) {
     x.push_back(v);
   }
   return x;
@@ -111,8 +111,8 @@ TEST(OpsTest, EncoderAttentionMatchesReferenceOnFusedQkv) {
   for (const Case& c : {Case{1, 1, 32}, Case{2, 12, 32}, Case{3, 2, 5}, Case{7, 4, 64},
                         Case{64, 12, 32}, Case{65, 3, 16}, Case{130, 6, 64}, Case{512, 12, 32},
                         Case{100, 2, 48}, Case{33, 2, 24}, Case{200, 3, 8}, Case{9, 1, 80}}) {
-    SCOPED_TRACE(testing::Message() << "seq=" << c.seq << " heads=" << c.heads
-                                    << " head_dim=" << c.head_dim);
+    SCOPED_TRACE(testing::Message()
+                 << "seq=" << c.seq << " heads=" << c.heads << " head_dim=" << c.head_dim);
     const int64_t hidden = c.heads * c.head_dim;
     // Fused QKV rows [q | k | v] as a Linear(hidden, 3*hidden) produces them; std 2 makes the
     // scores peaky enough that a wrong scale or max-subtraction would show.
@@ -121,8 +121,8 @@ TEST(OpsTest, EncoderAttentionMatchesReferenceOnFusedQkv) {
     const float* q = qkv.data();
     EncoderAttention(q, q + hidden, q + 2 * hidden, 3 * hidden, c.seq, c.heads, c.head_dim,
                      actual.data());
-    ReferenceEncoderAttention(q, q + hidden, q + 2 * hidden, 3 * hidden, c.seq, c.heads,
-                              c.head_dim, expected.data());
+    ReferenceEncoderAttention(q, q + hidden, q + 2 * hidden, 3 * hidden, c.seq, c.heads, c.head_dim,
+                              expected.data());
     float max_v = 0.0f;
     for (int64_t i = 0; i < c.seq; ++i) {
       for (int64_t j = 0; j < hidden; ++j) {
