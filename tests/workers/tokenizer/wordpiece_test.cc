@@ -128,6 +128,29 @@ TEST(WordPieceTest, InvalidUtf8BytesBecomeUnknownPieces) {
   EXPECT_THAT(Tiny()->Encode("hello \xE4\xB8", false).ids, ElementsAre(kHello, kUnk, kUnk));
 }
 
+TEST(WordPieceTest, ArbitraryBytesGiveValidSpans) {
+  auto tokenizer = Tiny();
+  uint32_t state = 12345;  // fixed LCG seed: deterministic
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::string text(static_cast<size_t>(trial % 40), '\0');
+    for (char& c : text) {
+      state = state * 1664525u + 1013904223u;
+      c = static_cast<char>(state >> 24);
+    }
+    const Encoding encoding = tokenizer->Encode(text, false);
+    ASSERT_EQ(encoding.ids.size(), encoding.spans.size());
+    int32_t previous_begin = 0;
+    for (size_t i = 0; i < encoding.ids.size(); ++i) {
+      const auto [begin, end] = encoding.spans[i];
+      ASSERT_LE(previous_begin, begin) << trial;
+      ASSERT_LT(begin, end) << trial;
+      ASSERT_LE(end, static_cast<int32_t>(text.size())) << trial;
+      ASSERT_LT(static_cast<size_t>(encoding.ids[i]), tokenizer->vocab_size());
+      previous_begin = begin;
+    }
+  }
+}
+
 TEST(WordPieceTest, EmptyAndBlankInput) {
   EXPECT_THAT(Tiny()->Encode("", false).ids, IsEmpty());
   EXPECT_THAT(Tiny()->Encode(" \t\n", false).ids, IsEmpty());
