@@ -45,6 +45,7 @@ class BertConfig:
     task: str = TEXT_CLASSIFICATION
     pooling: str = "cls"  # "cls" or "mean"; ignored for token classification
     use_pooler: bool = True  # cls.pooler.* dense+tanh before the output layer
+    dropout: float = 0.0  # training only (where HF BERT has dropout); no effect in eval()
 
     def validate(self):
         if self.hidden_size % self.num_heads != 0:
@@ -55,6 +56,8 @@ class BertConfig:
                              f"got {self.task!r}")
         if self.pooling not in ("cls", "mean"):
             raise ValueError(f"pooling must be 'cls' or 'mean', got {self.pooling!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.type_vocab_size not in (0, 2):
             raise ValueError(f"type_vocab_size must be 0 or 2, got {self.type_vocab_size}")
 
@@ -70,6 +73,7 @@ class Block(nn.Module):
         super().__init__()
         hidden, ffn, eps = config.hidden_size, config.ffn_size, config.layer_norm_eps
         self.num_heads = config.num_heads
+        self.dropout = nn.Dropout(config.dropout)
         self.attn_q = nn.Linear(hidden, hidden)  # weight [hidden, hidden]
         self.attn_k = nn.Linear(hidden, hidden)
         self.attn_v = nn.Linear(hidden, hidden)
@@ -93,10 +97,11 @@ class Block(nn.Module):
         scores = q @ k.transpose(-1, -2) / math.sqrt(head_dim)  # [batch, heads, n, n]
         if key_padding_mask is not None:
             scores = scores.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
-        context = torch.softmax(scores, dim=-1) @ v  # [batch, heads, n, head_dim]
+        context = self.dropout(torch.softmax(scores, dim=-1)) @ v  # [batch, heads, n, head_dim]
         context = context.transpose(1, 2).reshape(batch, n, hidden)
-        x = self.attn_output_norm(x + self.attn_output(context))
-        return self.layer_output_norm(x + self.ffn_down(F.gelu(self.ffn_up(x))))
+        x = self.attn_output_norm(x + self.dropout(self.attn_output(context)))
+        up = F.gelu(self.ffn_up(x))  # GELU with erf, as HF "gelu"
+        return self.layer_output_norm(x + self.dropout(self.ffn_down(up)))
 
 
 class BertEncoder(nn.Module):
@@ -112,6 +117,7 @@ class BertEncoder(nn.Module):
         self.token_types = (nn.Embedding(config.type_vocab_size, hidden)
                             if config.type_vocab_size else None)  # [2, hidden]
         self.token_embd_norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_layers))
         self.pooler = nn.Linear(hidden, hidden) if config.has_pooler else None
         self.output = nn.Linear(hidden, config.num_labels)  # [num_labels, hidden]
@@ -127,7 +133,7 @@ class BertEncoder(nn.Module):
         x = self.token_embd(ids) + self.position_embd.weight[:n]
         if self.token_types is not None:
             x = x + self.token_types.weight[0]
-        x = self.token_embd_norm(x)
+        x = self.dropout(self.token_embd_norm(x))
         padding = None if attention_mask is None else attention_mask == 0
         for block in self.blocks:
             x = block(x, padding)
@@ -137,7 +143,7 @@ class BertEncoder(nn.Module):
         """Logits: [batch, num_labels] (text) or [batch, n, num_labels] (token)."""
         x = self.encode(ids, attention_mask)
         if self.config.task == TOKEN_CLASSIFICATION:
-            return self.output(x)
+            return self.output(self.dropout(x))
         if self.config.pooling == "mean":
             if attention_mask is None:
                 pooled = x.mean(dim=1)
@@ -148,7 +154,7 @@ class BertEncoder(nn.Module):
             pooled = x[:, 0]
             if self.pooler is not None:
                 pooled = torch.tanh(self.pooler(pooled))
-        return self.output(pooled)
+        return self.output(self.dropout(pooled))
 
     @torch.no_grad()
     def forward_ids(self, ids):
