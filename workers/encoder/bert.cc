@@ -197,12 +197,18 @@ absl::Status BertGraph::Forward(const std::vector<int32_t>& ids,
     }
   }
 
-  // x lives in the caller's buffer; the rest is per-call scratch.
+  // x lives in the caller's buffer; the rest is scratch owned by the calling thread and reused
+  // by its later calls. Fresh buffers per call cost more than the small layers themselves:
+  // allocations past glibc's mmap threshold (128 KiB) come back as new pages that fault and are
+  // zeroed on first touch.
+  thread_local std::vector<float> scratch;
+  const size_t needed = static_cast<size_t>(seq) * (5 * hidden + hparams_.ffn_size);
+  if (scratch.size() < needed) scratch.resize(needed);
   float* x = hidden_out;
-  std::vector<float> qkv(seq * 3 * hidden);
-  std::vector<float> context(seq * hidden);
-  std::vector<float> projected(seq * hidden);
-  std::vector<float> intermediate(seq * hparams_.ffn_size);
+  float* qkv = scratch.data();                   // [seq, 3 * hidden]
+  float* context = qkv + seq * 3 * hidden;       // [seq, hidden]
+  float* projected = context + seq * hidden;     // [seq, hidden]
+  float* intermediate = projected + seq * hidden;  // [seq, ffn]
 
   for (int64_t t = 0; t < seq; ++t) {
     const float* token = &token_embd_[static_cast<int64_t>(ids[t]) * hidden];
@@ -216,16 +222,15 @@ absl::Status BertGraph::Forward(const std::vector<int32_t>& ids,
 
   for (const Layer& layer : layers_) {
     if (stop && stop()) return absl::CancelledError("stopped between encoder layers");
-    SLM_RETURN_IF_ERROR(layer.qkv->Forward(x, seq, qkv.data()));
-    kernels::EncoderAttention(qkv.data(), qkv.data() + hidden, qkv.data() + 2 * hidden,
-                              3 * hidden, seq, hparams_.num_heads, hparams_.head_dim(),
-                              context.data());
-    SLM_RETURN_IF_ERROR(layer.output->Forward(context.data(), seq, projected.data()));
-    kernels::AddLayerNorm(x, projected.data(), seq, hidden, layer.attn_norm_gamma.data(),
+    SLM_RETURN_IF_ERROR(layer.qkv->Forward(x, seq, qkv));
+    kernels::EncoderAttention(qkv, qkv + hidden, qkv + 2 * hidden, 3 * hidden, seq,
+                              hparams_.num_heads, hparams_.head_dim(), context);
+    SLM_RETURN_IF_ERROR(layer.output->Forward(context, seq, projected));
+    kernels::AddLayerNorm(x, projected, seq, hidden, layer.attn_norm_gamma.data(),
                           layer.attn_norm_beta.data(), eps);
-    SLM_RETURN_IF_ERROR(layer.ffn_up->Forward(x, seq, intermediate.data()));
-    SLM_RETURN_IF_ERROR(layer.ffn_down->Forward(intermediate.data(), seq, projected.data()));
-    kernels::AddLayerNorm(x, projected.data(), seq, hidden, layer.out_norm_gamma.data(),
+    SLM_RETURN_IF_ERROR(layer.ffn_up->Forward(x, seq, intermediate));
+    SLM_RETURN_IF_ERROR(layer.ffn_down->Forward(intermediate, seq, projected));
+    kernels::AddLayerNorm(x, projected, seq, hidden, layer.out_norm_gamma.data(),
                           layer.out_norm_beta.data(), eps);
   }
   if (stop && stop()) return absl::CancelledError("stopped after the last encoder layer");

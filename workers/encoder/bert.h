@@ -13,7 +13,9 @@
 //   SLM_RETURN_IF_ERROR(graph->Forward(ids, /*stop=*/nullptr, hidden.data()));
 //
 // Ownership: owns copies of every weight; keeps no reference to the GgufFile.
-// Thread-safety: immutable after Load; Forward may be called concurrently (per-call scratch).
+// Thread-safety: immutable after Load; Forward may be called concurrently. Scratch memory is per
+// calling thread (thread_local, grown to the longest sequence that thread has run, at most
+// max_tokens * (5 * hidden + ffn) floats) and reused by that thread's later calls.
 #ifndef SLM_WORKERS_ENCODER_BERT_H_
 #define SLM_WORKERS_ENCODER_BERT_H_
 

@@ -113,7 +113,8 @@ absl::StatusOr<std::vector<float>> EncoderModel::Logits(const std::vector<int32_
   }
   const int64_t hidden = state.graph->hparams().hidden_size;
   const int64_t num_labels = static_cast<int64_t>(state.labels.size());
-  std::vector<float> states(seq * hidden);
+  thread_local std::vector<float> states;  // [seq, hidden]; reused by this thread's calls
+  if (states.size() < static_cast<size_t>(seq * hidden)) states.resize(seq * hidden);
   SLM_RETURN_IF_ERROR(state.graph->Forward(ids, stop, states.data()));
 
   if (state.is_token_classification()) {

@@ -9,8 +9,9 @@
 // Ownership: Load returns the only owner; the model owns its weights and tokenizer and keeps no
 // reference to the file after Load returns.
 // Thread-safety: immutable after Load; every const method may be called concurrently from many
-// threads. Each call allocates its own scratch buffers; the kernels run on the calling thread's
-// OpenMP budget (omp_set_num_threads in the calling thread decides the parallelism).
+// threads. Scratch buffers belong to the calling thread (reused by its later calls, never shared);
+// the kernels run on the calling thread's OpenMP budget (omp_set_num_threads in the calling thread
+// decides the parallelism).
 #ifndef SLM_WORKERS_ENCODER_ENCODER_MODEL_H_
 #define SLM_WORKERS_ENCODER_ENCODER_MODEL_H_
 
