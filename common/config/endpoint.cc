@@ -19,7 +19,9 @@ namespace {
 constexpr size_t kMaxHostLength = 253;
 constexpr size_t kMaxLabelLength = 63;
 
-std::string Quote(absl::string_view text) { return absl::StrCat("\"", absl::CHexEscape(text), "\""); }
+std::string Quote(absl::string_view text) {
+  return absl::StrCat("\"", absl::CHexEscape(text), "\"");
+}
 
 bool IsIpv4Like(absl::string_view host) {
   for (char c : host) {

@@ -42,8 +42,9 @@ struct Endpoint {
 inline constexpr std::string_view kInProcessPrefix = "inprocess:";
 inline constexpr std::string_view kDnsPrefix = "dns:///";
 
-// Parses one pool endpoint; its port must be 1..65535 (it is dialed). The worker name of `inprocess:` is checked for its characters only;
-// whether such a worker exists is the configuration's business.
+// Parses one pool endpoint; its port must be 1..65535 (it is dialed). The worker name of
+// `inprocess:` is checked for its characters only; whether such a worker exists is the
+// configuration's business.
 absl::StatusOr<Endpoint> ParseEndpoint(std::string_view text);
 
 // True for names of workers, pools, routes and tasks: non-empty, [A-Za-z0-9_.-]+.

@@ -30,7 +30,9 @@ using slmgw::config::v1::WorkerConfig;
 constexpr size_t kMaxConfigFileBytes = 16 << 20;
 constexpr std::string_view kDtypes[] = {"f32", "bf16", "int8"};
 
-std::string Quote(absl::string_view text) { return absl::StrCat("\"", absl::CHexEscape(text), "\""); }
+std::string Quote(absl::string_view text) {
+  return absl::StrCat("\"", absl::CHexEscape(text), "\"");
+}
 
 std::string Indexed(absl::string_view field, int index) {
   return absl::StrCat(field, "[", index, "]");
@@ -126,8 +128,8 @@ class Finalizer {
     switch (role_) {
       case ConfigRole::kWorker:
         if (config.workers_size() != 1) {
-          return Error("workers", absl::StrCat("exactly one worker is required", role,
-                                               ", found ", config.workers_size()));
+          return Error("workers", absl::StrCat("exactly one worker is required", role, ", found ",
+                                               config.workers_size()));
         }
         if (config.pools_size() > 0) return Error("pools", "must be empty" + role);
         if (config.routes_size() > 0) return Error("routes", "must be empty" + role);
@@ -137,10 +139,12 @@ class Finalizer {
         if (config.workers_size() > 0) {
           return Error("workers", "must be empty" + role + " (models run in slm-worker)");
         }
-        if (config.routes_size() == 0) return Error("routes", "at least one route is required" + role);
+        if (config.routes_size() == 0)
+          return Error("routes", "at least one route is required" + role);
         return absl::OkStatus();
       case ConfigRole::kAllInOne:
-        if (config.routes_size() == 0) return Error("routes", "at least one route is required" + role);
+        if (config.routes_size() == 0)
+          return Error("routes", "at least one route is required" + role);
         return absl::OkStatus();
     }
     return absl::OkStatus();
@@ -172,7 +176,8 @@ class Finalizer {
                             absl::string_view list, absl::flat_hash_map<std::string, int>* seen,
                             int index) const {
     if (name.empty()) {
-      return Error(path, positions_.HasValue(path) ? "must not be empty" : "required field missing");
+      return Error(path,
+                   positions_.HasValue(path) ? "must not be empty" : "required field missing");
     }
     if (!IsValidName(ToStd(name))) {
       return Error(path, absl::StrCat("expected a name of letters, digits, '_', '.' and '-', got ",
@@ -196,7 +201,8 @@ class Finalizer {
 
   absl::Status ValidateWorker(const WorkerConfig& worker, const std::string& path,
                               absl::flat_hash_map<std::string, int>* names, int index) const {
-    SLM_RETURN_IF_ERROR(ValidateName(worker.name(), path + ".name", "worker", "workers", names, index));
+    SLM_RETURN_IF_ERROR(
+        ValidateName(worker.name(), path + ".name", "worker", "workers", names, index));
     if (worker.model_path().empty()) {
       std::string field = path + ".model_path";
       return Error(field,
@@ -205,8 +211,8 @@ class Finalizer {
     bool known_dtype = false;
     for (std::string_view dtype : kDtypes) known_dtype |= worker.dtype() == dtype;
     if (!known_dtype) {
-      return Error(path + ".dtype", absl::StrCat("expected one of f32, bf16, int8, got ",
-                                                 Quote(worker.dtype())));
+      return Error(path + ".dtype",
+                   absl::StrCat("expected one of f32, bf16, int8, got ", Quote(worker.dtype())));
     }
     SLM_RETURN_IF_ERROR(ValidateRange(worker.threads(), 1, kMaxWorkerThreads, path + ".threads"));
     SLM_RETURN_IF_ERROR(
@@ -241,7 +247,8 @@ class Finalizer {
                                   ToAbsl(ConfigRoleName(role_)), "; got ", Quote(text)));
       }
       bool found = false;
-      for (const WorkerConfig& worker : config.workers()) found |= worker.name() == endpoint->worker;
+      for (const WorkerConfig& worker : config.workers())
+        found |= worker.name() == endpoint->worker;
       if (!found) {
         return Error(endpoint_path, absl::StrCat("no worker named ", Quote(endpoint->worker),
                                                  " (workers: ", NameList(config.workers()), ")"));
@@ -255,7 +262,8 @@ class Finalizer {
                              absl::flat_hash_map<std::string, int>* names,
                              absl::flat_hash_map<std::string, std::string>* task_owner,
                              int index) const {
-    SLM_RETURN_IF_ERROR(ValidateName(route.name(), path + ".name", "route", "routes", names, index));
+    SLM_RETURN_IF_ERROR(
+        ValidateName(route.name(), path + ".name", "route", "routes", names, index));
     std::string pool_path = path + ".pool";
     if (route.pool().empty()) {
       return Error(pool_path,
@@ -264,8 +272,8 @@ class Finalizer {
     bool found = false;
     for (const PoolConfig& pool : config.pools()) found |= pool.name() == route.pool();
     if (!found) {
-      return Error(pool_path, absl::StrCat("unknown pool ", Quote(route.pool()), " (pools: ",
-                                           NameList(config.pools()), ")"));
+      return Error(pool_path, absl::StrCat("unknown pool ", Quote(route.pool()),
+                                           " (pools: ", NameList(config.pools()), ")"));
     }
     for (int t = 0; t < route.tasks_size(); ++t) {
       const std::string& task = route.tasks(t);
@@ -277,9 +285,9 @@ class Finalizer {
       }
       auto [owner, inserted] = task_owner->emplace(task, task_path);
       if (!inserted) {
-        return Error(task_path, absl::StrCat("task ", Quote(task),
-                                             " already belongs to a route (", owner->second,
-                                             "); a task may belong to one route only"));
+        return Error(task_path,
+                     absl::StrCat("task ", Quote(task), " already belongs to a route (",
+                                  owner->second, "); a task may belong to one route only"));
       }
     }
     return absl::OkStatus();
@@ -321,8 +329,8 @@ absl::StatusOr<std::shared_ptr<const GatewayConfig>> ParseGatewayConfig(
   return Finalize(std::move(config), positions, /*from_yaml=*/true, role);
 }
 
-absl::StatusOr<std::shared_ptr<const GatewayConfig>> LoadGatewayConfigFile(
-    const std::string& path, ConfigRole role) {
+absl::StatusOr<std::shared_ptr<const GatewayConfig>> LoadGatewayConfigFile(const std::string& path,
+                                                                           ConfigRole role) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (file == nullptr) {
     int error = errno;

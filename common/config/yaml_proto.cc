@@ -152,8 +152,7 @@ std::string UnknownKeyMessage(absl::string_view key, const Descriptor& descripto
       closest = name;
     }
   }
-  std::string message =
-      absl::StrCat("unknown key (known keys: ", absl::StrJoin(known, ", "), ")");
+  std::string message = absl::StrCat("unknown key (known keys: ", absl::StrJoin(known, ", "), ")");
   if (!closest.empty()) absl::StrAppend(&message, "; did you mean \"", closest, "\"?");
   return message;
 }
@@ -170,9 +169,9 @@ bool ParseInteger(std::string_view text, T* value) {
 bool ParseDouble(std::string_view text, double* value) {
   // YAML's spellings of the special values.
   static constexpr std::pair<std::string_view, double> kSpecial[] = {
-      {".inf", INFINITY},   {".Inf", INFINITY},   {".INF", INFINITY},   {"+.inf", INFINITY},
-      {"+.Inf", INFINITY},  {"+.INF", INFINITY},  {"-.inf", -INFINITY}, {"-.Inf", -INFINITY},
-      {"-.INF", -INFINITY}, {".nan", NAN},        {".NaN", NAN},        {".NAN", NAN}};
+      {".inf", INFINITY},   {".Inf", INFINITY},  {".INF", INFINITY},   {"+.inf", INFINITY},
+      {"+.Inf", INFINITY},  {"+.INF", INFINITY}, {"-.inf", -INFINITY}, {"-.Inf", -INFINITY},
+      {"-.INF", -INFINITY}, {".nan", NAN},       {".NaN", NAN},        {".NAN", NAN}};
   for (const auto& [spelling, special] : kSpecial) {
     if (text == spelling) {
       *value = special;
@@ -317,8 +316,7 @@ class YamlToProto {
       }
       positions_->Record(item_path, ToPosition(key_mark), item.IsNull());
       Message* entry = message->GetReflection()->AddMessage(message, &field);
-      SLM_RETURN_IF_ERROR(
-          ParseValue(key, key_mark, item_path, entry, key_field, false, depth + 1));
+      SLM_RETURN_IF_ERROR(ParseValue(key, key_mark, item_path, entry, key_field, false, depth + 1));
       if (item.IsNull()) continue;  // The entry keeps the value type's default.
       SLM_RETURN_IF_ERROR(
           ParseValue(item, key_mark, item_path, entry, value_field, false, depth + 1));
@@ -382,8 +380,7 @@ class YamlToProto {
         bool is32 = field.cpp_type() == FieldDescriptor::CPPTYPE_UINT32;
         uint64_t value = 0;
         if (!text.empty() && text.front() == '-') return mismatch("an unsigned integer");
-        if (!ParseInteger(text, &value) ||
-            (is32 && value > std::numeric_limits<uint32_t>::max())) {
+        if (!ParseInteger(text, &value) || (is32 && value > std::numeric_limits<uint32_t>::max())) {
           return mismatch(ExpectedScalar(field));
         }
         if (is32) {
@@ -467,9 +464,9 @@ absl::Status ParseYamlIntoMessage(std::string_view yaml_text, std::string_view s
   *positions = YamlSourceMap(std::string(source_name));
   auto error = [&](const YAML::Mark& mark, absl::string_view what) {
     YamlSourceMap::Position position = ToPosition(mark);
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_name, source_name.empty() ? "" : ":", position.line, ":",
-                     position.column, ": ", what));
+    return absl::InvalidArgumentError(absl::StrCat(source_name, source_name.empty() ? "" : ":",
+                                                   position.line, ":", position.column, ": ",
+                                                   what));
   };
   // yaml-cpp reports malformed input (and a few internal conditions) by throwing; nothing
   // may escape this boundary.
@@ -481,8 +478,8 @@ absl::Status ParseYamlIntoMessage(std::string_view yaml_text, std::string_view s
       if (!document.IsNull()) non_empty.push_back(document);
     }
     if (non_empty.size() > 1) {
-      return error(non_empty[1].Mark(), absl::StrCat("expected one YAML document, found ",
-                                                     non_empty.size()));
+      return error(non_empty[1].Mark(),
+                   absl::StrCat("expected one YAML document, found ", non_empty.size()));
     }
     std::unique_ptr<Message> parsed(message->New());
     YamlToProto walker(positions);

@@ -72,8 +72,8 @@ void ExpectWellFormedOutcome(const std::string& yaml) {
       continue;
     }
     EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << yaml;
-    EXPECT_TRUE(absl::StartsWith(config.status().message(), kSource))
-        << config.status() << "\n" << yaml;
+    EXPECT_TRUE(absl::StartsWith(config.status().message(), kSource)) << config.status() << "\n"
+                                                                      << yaml;
   }
 }
 
@@ -106,9 +106,11 @@ TEST(ConfigFuzzTest, MutatedConfigsNeverCrashOrThrow) {
 TEST(ConfigFuzzTest, HostileInputs) {
   std::string alias_bomb = "a: &a [x, x, x, x, x, x, x, x]\n";
   for (char name = 'b'; name <= 'k'; ++name) {
-    absl::StrAppend(&alias_bomb, std::string(1, name), ": &", std::string(1, name), " [",
-                    absl::StrJoin(std::vector<std::string>(8, std::string("*") + static_cast<char>(name - 1)), ", "),
-                    "]\n");
+    absl::StrAppend(
+        &alias_bomb, std::string(1, name), ": &", std::string(1, name), " [",
+        absl::StrJoin(std::vector<std::string>(8, std::string("*") + static_cast<char>(name - 1)),
+                      ", "),
+        "]\n");
   }
   const std::vector<std::string> inputs = {
       std::string(20000, '['),
@@ -139,8 +141,9 @@ TEST(ConfigFuzzTest, HostileInputs) {
   for (int i = 0; i < 40; ++i) nested += "}}}";
   google::protobuf::Struct message;
   absl::Status status;
-  EXPECT_NO_THROW(status = ParseYamlIntoMessage(absl::StrCat("fields: {a: {struct_value: ", nested, "}}"),
-                                                      kSource, &message));
+  EXPECT_NO_THROW(
+      status = ParseYamlIntoMessage(absl::StrCat("fields: {a: {struct_value: ", nested, "}}"),
+                                    kSource, &message));
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(status.message(), "nested deeper than")) << status;
 }

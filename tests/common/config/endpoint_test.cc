@@ -16,15 +16,15 @@ TEST(ParseHostPortTest, AcceptsIpv4Ipv6AndNames) {
     std::string host;
     int port;
   };
-  for (const Case& c : std::vector<Case>{{"127.0.0.1:50051", "127.0.0.1", 50051},
-                                         {"0.0.0.0:0", "0.0.0.0", 0},
-                                         {"[::]:65535", "[::]", 65535},
-                                         {"[::1]:1", "[::1]", 1},
-                                         {"[fe80::1:2]:80", "[fe80::1:2]", 80},
-                                         {"localhost:9464", "localhost", 9464},
-                                         {"worker-0.slm.svc.cluster.local:50052",
-                                          "worker-0.slm.svc.cluster.local", 50052},
-                                         {"slm_worker:7", "slm_worker", 7}}) {
+  for (const Case& c : std::vector<Case>{
+           {"127.0.0.1:50051", "127.0.0.1", 50051},
+           {"0.0.0.0:0", "0.0.0.0", 0},
+           {"[::]:65535", "[::]", 65535},
+           {"[::1]:1", "[::1]", 1},
+           {"[fe80::1:2]:80", "[fe80::1:2]", 80},
+           {"localhost:9464", "localhost", 9464},
+           {"worker-0.slm.svc.cluster.local:50052", "worker-0.slm.svc.cluster.local", 50052},
+           {"slm_worker:7", "slm_worker", 7}}) {
     absl::StatusOr<HostPort> parsed = ParseHostPort(c.text);
     ASSERT_TRUE(parsed.ok()) << c.text << ": " << parsed.status();
     EXPECT_EQ(parsed->host, c.host);
@@ -33,10 +33,28 @@ TEST(ParseHostPortTest, AcceptsIpv4Ipv6AndNames) {
 }
 
 TEST(ParseHostPortTest, RejectsMalformed) {
-  for (const char* text :
-       {"", ":", "host", "host:", ":80", "host:65536", "host:99999999", "host:8o", "host: 80",
-        "::1:80", "[::1]", "[::1]80", "[::1:80", "[zz]:80", "1.2.3.256:80", "1.2.3:80",
-        "-bad.example:80", "bad-.example:80", "a..b:80", "a b:80", "host:+80", "host:-1"}) {
+  for (const char* text : {"",
+                           ":",
+                           "host",
+                           "host:",
+                           ":80",
+                           "host:65536",
+                           "host:99999999",
+                           "host:8o",
+                           "host: 80",
+                           "::1:80",
+                           "[::1]",
+                           "[::1]80",
+                           "[::1:80",
+                           "[zz]:80",
+                           "1.2.3.256:80",
+                           "1.2.3:80",
+                           "-bad.example:80",
+                           "bad-.example:80",
+                           "a..b:80",
+                           "a b:80",
+                           "host:+80",
+                           "host:-1"}) {
     absl::StatusOr<HostPort> parsed = ParseHostPort(text);
     EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << "\"" << text << "\"";
     EXPECT_THAT(parsed.status().message(), HasSubstr("expected host:port")) << text;

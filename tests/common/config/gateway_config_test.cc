@@ -79,25 +79,47 @@ TEST(GatewayConfigTest, ValidConfigGetsDefaults) {
   auto config = ParseGatewayConfig(kValid, "cfg.yaml", ConfigRole::kAllInOne);
   ASSERT_TRUE(config.ok()) << config.status();
   ExpectEqualConfigs(FromTextFormat(R"pb(
-    server { listen_address: "0.0.0.0:50051" metrics_address: "127.0.0.1:9464"
-             drain_timeout_ms: 10000 }
-    limits { max_text_bytes: 16384 default_deadline_ms: 10000 }
-    workers { name: "sentiment" model_path: "sentiment.gguf" dtype: "f32" threads: 1
-              concurrency: 1 max_queue_depth: 64 }
-    workers { name: "ner" model_path: "ner.gguf" dtype: "bf16" threads: 2 concurrency: 1
-              max_queue_depth: 64 }
-    pools { name: "sentiment" endpoints: ["inprocess:sentiment", "10.0.0.7:50052"] }
-    pools { name: "ner" endpoints: "inprocess:ner" }
-    routes { name: "sentiment" tasks: "sentiment" pool: "sentiment" }
-    routes { name: "ner" tasks: ["ner", "pos"] pool: "ner" }
-    default_route: "sentiment"
-  )pb"),
+                       server {
+                         listen_address: "0.0.0.0:50051"
+                         metrics_address: "127.0.0.1:9464"
+                         drain_timeout_ms: 10000
+                       }
+                       limits { max_text_bytes: 16384 default_deadline_ms: 10000 }
+                       workers {
+                         name: "sentiment"
+                         model_path: "sentiment.gguf"
+                         dtype: "f32"
+                         threads: 1
+                         concurrency: 1
+                         max_queue_depth: 64
+                       }
+                       workers {
+                         name: "ner"
+                         model_path: "ner.gguf"
+                         dtype: "bf16"
+                         threads: 2
+                         concurrency: 1
+                         max_queue_depth: 64
+                       }
+                       pools {
+                         name: "sentiment"
+                         endpoints: [ "inprocess:sentiment", "10.0.0.7:50052" ]
+                       }
+                       pools { name: "ner" endpoints: "inprocess:ner" }
+                       routes { name: "sentiment" tasks: "sentiment" pool: "sentiment" }
+                       routes {
+                         name: "ner"
+                         tasks: [ "ner", "pos" ]
+                         pool: "ner"
+                       }
+                       default_route: "sentiment"
+                     )pb"),
                      **config);
 }
 
 TEST(GatewayConfigTest, ExplicitValuesAreKeptEvenZero) {
-  std::string yaml = absl::StrCat(
-      "limits: {max_text_bytes: 100, default_deadline_ms: 250}\n", kValid);
+  std::string yaml =
+      absl::StrCat("limits: {max_text_bytes: 100, default_deadline_ms: 250}\n", kValid);
   yaml = absl::StrReplaceAll(yaml, {{"  listen_address: \"0.0.0.0:50051\"\n",
                                      "  listen_address: \"[::1]:0\"\n"
                                      "  metrics_address: \"localhost:0\"\n"
@@ -121,17 +143,27 @@ TEST(GatewayConfigTest, ExplicitValuesAreKeptEvenZero) {
 TEST(GatewayConfigTest, EmbeddedDefaultValidatesForAllInOne) {
   auto config = ParseGatewayConfig(DefaultConfigYaml(), "default.yaml", ConfigRole::kAllInOne);
   ASSERT_TRUE(config.ok()) << config.status();
-  ExpectEqualConfigs(FromTextFormat(R"pb(
-    server { listen_address: "127.0.0.1:50051" metrics_address: "127.0.0.1:9464"
-             drain_timeout_ms: 10000 }
-    limits { max_text_bytes: 16384 default_deadline_ms: 10000 }
-    workers { name: "sentiment" model_path: "sentiment-sst2.gguf" dtype: "int8" threads: 1
-              concurrency: 2 max_queue_depth: 64 }
-    pools { name: "sentiment" endpoints: "inprocess:sentiment" }
-    routes { name: "sentiment" tasks: "sentiment" pool: "sentiment" deadline_ms: 5000 }
-    default_route: "sentiment"
-  )pb"),
-                     **config);
+  ExpectEqualConfigs(
+      FromTextFormat(R"pb(
+        server {
+          listen_address: "127.0.0.1:50051"
+          metrics_address: "127.0.0.1:9464"
+          drain_timeout_ms: 10000
+        }
+        limits { max_text_bytes: 16384 default_deadline_ms: 10000 }
+        workers {
+          name: "sentiment"
+          model_path: "sentiment-sst2.gguf"
+          dtype: "int8"
+          threads: 1
+          concurrency: 2
+          max_queue_depth: 64
+        }
+        pools { name: "sentiment" endpoints: "inprocess:sentiment" }
+        routes { name: "sentiment" tasks: "sentiment" pool: "sentiment" deadline_ms: 5000 }
+        default_route: "sentiment"
+      )pb"),
+      **config);
 }
 
 TEST(GatewayConfigTest, EmbeddedDefaultMatchesTheFileInTheTree) {
@@ -278,9 +310,9 @@ routes:
                         "found 2"));
   EXPECT_THAT(ErrorOf("server: {}\n", ConfigRole::kWorker),
               HasSubstr("workers: exactly one worker is required"));
-  EXPECT_THAT(ErrorOf(worker_yaml + "pools: [{name: p, endpoints: [\"a:1\"]}]\n",
-                      ConfigRole::kWorker),
-              HasSubstr("cfg.yaml:3:1: pools: must be empty for the worker"));
+  EXPECT_THAT(
+      ErrorOf(worker_yaml + "pools: [{name: p, endpoints: [\"a:1\"]}]\n", ConfigRole::kWorker),
+      HasSubstr("cfg.yaml:3:1: pools: must be empty for the worker"));
   EXPECT_THAT(ErrorOf(worker_yaml + "routes: [{name: r, pool: p}]\n", ConfigRole::kWorker),
               HasSubstr("routes: must be empty for the worker"));
   EXPECT_THAT(ErrorOf(worker_yaml + "default_route: r\n", ConfigRole::kWorker),
@@ -317,8 +349,8 @@ class ConfigFileTest : public ::testing::Test {
     for (const std::string& path : paths_) std::remove(path.c_str());
   }
   std::string WriteFile(std::string_view contents) {
-    std::string path = absl::StrCat(::testing::TempDir(), "/config_test_", getpid(), "_",
-                                    paths_.size(), ".yaml");
+    std::string path =
+        absl::StrCat(::testing::TempDir(), "/config_test_", getpid(), "_", paths_.size(), ".yaml");
     std::ofstream(path, std::ios::binary) << contents;
     paths_.push_back(path);
     return path;

@@ -36,16 +36,52 @@ constexpr char kTestSchema[] = R"pb(
     field { name: "u64" number: 6 label: LABEL_OPTIONAL type: TYPE_UINT64 }
     field { name: "f" number: 7 label: LABEL_OPTIONAL type: TYPE_FLOAT }
     field { name: "d" number: 8 label: LABEL_OPTIONAL type: TYPE_DOUBLE }
-    field { name: "color" number: 9 label: LABEL_OPTIONAL type: TYPE_ENUM type_name: ".slmtest.Color" }
-    field { name: "labels" number: 10 label: LABEL_REPEATED type: TYPE_MESSAGE type_name: ".slmtest.Everything.LabelsEntry" }
-    field { name: "child" number: 11 label: LABEL_OPTIONAL type: TYPE_MESSAGE type_name: ".slmtest.Everything" }
-    field { name: "children" number: 12 label: LABEL_REPEATED type: TYPE_MESSAGE type_name: ".slmtest.Everything" }
+    field {
+      name: "color"
+      number: 9
+      label: LABEL_OPTIONAL
+      type: TYPE_ENUM
+      type_name: ".slmtest.Color"
+    }
+    field {
+      name: "labels"
+      number: 10
+      label: LABEL_REPEATED
+      type: TYPE_MESSAGE
+      type_name: ".slmtest.Everything.LabelsEntry"
+    }
+    field {
+      name: "child"
+      number: 11
+      label: LABEL_OPTIONAL
+      type: TYPE_MESSAGE
+      type_name: ".slmtest.Everything"
+    }
+    field {
+      name: "children"
+      number: 12
+      label: LABEL_REPEATED
+      type: TYPE_MESSAGE
+      type_name: ".slmtest.Everything"
+    }
     field { name: "numbers" number: 13 label: LABEL_REPEATED type: TYPE_INT32 }
-    field { name: "by_id" number: 14 label: LABEL_REPEATED type: TYPE_MESSAGE type_name: ".slmtest.Everything.ByIdEntry" }
+    field {
+      name: "by_id"
+      number: 14
+      label: LABEL_REPEATED
+      type: TYPE_MESSAGE
+      type_name: ".slmtest.Everything.ByIdEntry"
+    }
     field { name: "one_a" number: 15 label: LABEL_OPTIONAL type: TYPE_STRING oneof_index: 0 }
     field { name: "one_b" number: 16 label: LABEL_OPTIONAL type: TYPE_INT32 oneof_index: 0 }
     field { name: "data" number: 17 label: LABEL_OPTIONAL type: TYPE_BYTES }
-    field { name: "colors" number: 18 label: LABEL_REPEATED type: TYPE_ENUM type_name: ".slmtest.Color" }
+    field {
+      name: "colors"
+      number: 18
+      label: LABEL_REPEATED
+      type: TYPE_ENUM
+      type_name: ".slmtest.Color"
+    }
     oneof_decl { name: "choice" }
     nested_type {
       name: "LabelsEntry"
@@ -56,7 +92,13 @@ constexpr char kTestSchema[] = R"pb(
     nested_type {
       name: "ByIdEntry"
       field { name: "key" number: 1 label: LABEL_OPTIONAL type: TYPE_INT32 }
-      field { name: "value" number: 2 label: LABEL_OPTIONAL type: TYPE_MESSAGE type_name: ".slmtest.Everything" }
+      field {
+        name: "value"
+        number: 2
+        label: LABEL_OPTIONAL
+        type: TYPE_MESSAGE
+        type_name: ".slmtest.Everything"
+      }
       options { map_entry: true }
     }
   }
@@ -176,8 +218,8 @@ TEST_F(YamlProtoTest, EmptyDocumentsGiveAnEmptyMessage) {
 TEST_F(YamlProtoTest, NullValuesLeaveFieldsUnset) {
   YamlSourceMap positions;
   std::unique_ptr<Message> parsed = NewMessage();
-  ASSERT_TRUE(ParseYamlIntoMessage("s:\nu32: ~\nchild:\nnumbers:\ni32: 0\n", "t.yaml",
-                                   parsed.get(), &positions)
+  ASSERT_TRUE(ParseYamlIntoMessage("s:\nu32: ~\nchild:\nnumbers:\ni32: 0\n", "t.yaml", parsed.get(),
+                                   &positions)
                   .ok());
   EXPECT_EQ(parsed->ByteSizeLong(), 0u) << parsed->DebugString();
   EXPECT_FALSE(positions.HasValue("s"));
@@ -254,8 +296,7 @@ TEST_F(YamlProtoTest, TypeMismatchesNamePathPositionAndExpectation) {
   EXPECT_THAT(ErrorOf("labels: [a]\n"), HasSubstr("labels: expected a map, got a sequence"));
   EXPECT_THAT(ErrorOf("labels: {a: {b: c}}\n"),
               HasSubstr("labels[\"a\"]: expected a string, got a map"));
-  EXPECT_THAT(ErrorOf("by_id: {seven: {}}\n"),
-              HasSubstr("by_id[\"seven\"]: expected an integer"));
+  EXPECT_THAT(ErrorOf("by_id: {seven: {}}\n"), HasSubstr("by_id[\"seven\"]: expected an integer"));
   EXPECT_THAT(ErrorOf("[1, 2]\n"), HasSubstr("t.yaml:1:1: expected a map of top-level keys"));
   EXPECT_THAT(ErrorOf("just text\n"), HasSubstr("expected a map of top-level keys, got \"just"));
   EXPECT_THAT(ErrorOf("? [a]\n: 1\n"), HasSubstr("expected a field name as key, got a sequence"));
