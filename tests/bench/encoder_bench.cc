@@ -53,7 +53,8 @@ std::vector<int32_t> BenchIds(int64_t seq, int64_t vocab) {
 struct Fixture {
   std::string path;
   ModelShape shape;
-  std::map<DType, std::unique_ptr<EncoderModel>> models;
+  // One model per (dtype, threads): oneDNN fixes a primitive's thread count when it is created.
+  std::map<std::pair<DType, int>, std::unique_ptr<EncoderModel>> models;
   std::map<std::pair<DType, int>, double> peak_gops;
 };
 
@@ -64,10 +65,8 @@ Fixture& TheFixture() {
 
 void BM_Encoder(benchmark::State& state, DType dtype, int threads, int64_t seq) {
   Fixture& fixture = TheFixture();
-  const EncoderModel& model = *fixture.models.at(dtype);
+  const EncoderModel& model = *fixture.models.at({dtype, threads});
   const std::vector<int32_t> ids = BenchIds(seq, fixture.shape.vocab);
-  const int previous_threads = omp_get_max_threads();
-  omp_set_num_threads(threads);
   if (!model.Logits(ids).ok()) {  // warm-up (OpenMP pool, caches)
     state.SkipWithError("Logits failed");
     return;
@@ -80,7 +79,6 @@ void BM_Encoder(benchmark::State& state, DType dtype, int threads, int64_t seq) 
     seconds += std::chrono::duration<double>(Clock::now() - start).count();
     benchmark::DoNotOptimize(logits);
   }
-  omp_set_num_threads(previous_threads);
   const double iterations = static_cast<double>(state.iterations());
   const double gops = fixture.shape.Operations(seq) * iterations / seconds / 1e9;
   const double peak = fixture.peak_gops.at({dtype, threads});
@@ -119,15 +117,20 @@ int Main(int argc, char** argv) {
   const std::vector<DType> dtypes = {DType::kF32, DType::kBF16, DType::kInt8};
   const std::vector<int> thread_counts = {1, 2};
   for (DType dtype : dtypes) {
-    auto model = EncoderModel::Load(fixture.path, {dtype, 256});
-    if (!model.ok()) {
-      std::cerr << "loading " << fixture.path << " as " << kernels::DTypeName(dtype) << ": "
-                << model.status() << "\n";
-      return 1;
-    }
-    fixture.models[dtype] = std::move(model).value();
     for (int threads : thread_counts) {
+      auto model = EncoderModel::Load(fixture.path, {dtype, 256, threads});
+      if (!model.ok()) {
+        std::cerr << "loading " << fixture.path << " as " << kernels::DTypeName(dtype) << ": "
+                  << model.status() << "\n";
+        return 1;
+      }
+      fixture.models[{dtype, threads}] = std::move(model).value();
+      // MeasurePeakGops creates its Linear before it sets `threads`; setting it here too makes
+      // the peak layer's oneDNN primitive use the same thread count it is timed with.
+      const int previous_threads = omp_get_max_threads();
+      omp_set_num_threads(threads);
       const double peak = MeasurePeakGops(dtype, threads);
+      omp_set_num_threads(previous_threads);
       fixture.peak_gops[{dtype, threads}] = peak;
       std::cerr << "peak " << kernels::DTypeName(dtype) << " threads=" << threads << ": " << peak
                 << " GOP/s\n";

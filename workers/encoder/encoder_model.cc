@@ -1,5 +1,7 @@
 #include "workers/encoder/encoder_model.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <utility>
@@ -19,6 +21,23 @@ namespace {
 constexpr char kTextClassification[] = "text_classification";
 constexpr char kTokenClassification[] = "token_classification";
 
+// Sets the calling thread's OpenMP thread count for the scope (threads > 0) and restores it.
+class ScopedOmpThreads {
+ public:
+  explicit ScopedOmpThreads(int threads) : previous_(omp_get_max_threads()), active_(threads > 0) {
+    if (active_) omp_set_num_threads(threads);
+  }
+  ~ScopedOmpThreads() {
+    if (active_) omp_set_num_threads(previous_);
+  }
+  ScopedOmpThreads(const ScopedOmpThreads&) = delete;
+  ScopedOmpThreads& operator=(const ScopedOmpThreads&) = delete;
+
+ private:
+  int previous_;
+  bool active_;
+};
+
 }  // namespace
 
 struct EncoderModel::State {
@@ -27,6 +46,8 @@ struct EncoderModel::State {
   std::string pooling;  // "cls" or "mean"; text classification only
   std::vector<std::string> labels;
   kernels::DType dtype = kernels::DType::kF32;
+  int requested_threads = 0;  // EncoderOptions::threads as given (0: caller's setting)
+  int threads = 1;            // what the layers were built for
   std::unique_ptr<WordPieceTokenizer> tokenizer;
   std::unique_ptr<BertGraph> graph;
   std::unique_ptr<kernels::Linear> pooler;  // [hidden, hidden] + tanh; may be null
@@ -44,6 +65,14 @@ absl::StatusOr<std::unique_ptr<EncoderModel>> EncoderModel::Load(const std::stri
   auto model = std::unique_ptr<EncoderModel>(new EncoderModel());
   State& state = *model->state_;
   state.dtype = options.dtype;
+  if (options.threads < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("EncoderOptions.threads is ", options.threads, "; expected >= 0"));
+  }
+  // oneDNN sizes each primitive's thread team at creation: build under the calls' setting.
+  ScopedOmpThreads scoped_threads(options.threads);
+  state.requested_threads = options.threads;
+  state.threads = omp_get_max_threads();
   SLM_ASSIGN_OR_RETURN(state.name, file->GetStringOr(
                                        "general.name",
                                        std::filesystem::path(gguf_path).stem().string()));
@@ -102,6 +131,7 @@ const std::string& EncoderModel::task() const { return state_->task; }
 const std::vector<std::string>& EncoderModel::labels() const { return state_->labels; }
 int64_t EncoderModel::max_tokens() const { return state_->graph->max_tokens(); }
 kernels::DType EncoderModel::dtype() const { return state_->dtype; }
+int EncoderModel::threads() const { return state_->threads; }
 
 absl::StatusOr<std::vector<float>> EncoderModel::Logits(const std::vector<int32_t>& ids,
                                                         const StopFn& stop) const {
@@ -111,6 +141,7 @@ absl::StatusOr<std::vector<float>> EncoderModel::Logits(const std::vector<int32_
     return absl::InvalidArgumentError(absl::StrCat(
         "input has ", seq, " tokens; this model accepts at most ", max_tokens()));
   }
+  ScopedOmpThreads scoped_threads(state.requested_threads);
   const int64_t hidden = state.graph->hparams().hidden_size;
   const int64_t num_labels = static_cast<int64_t>(state.labels.size());
   thread_local std::vector<float> states;  // [seq, hidden]; reused by this thread's calls

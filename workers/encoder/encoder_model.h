@@ -10,8 +10,8 @@
 // reference to the file after Load returns.
 // Thread-safety: immutable after Load; every const method may be called concurrently from many
 // threads. Scratch buffers belong to the calling thread (reused by its later calls, never shared);
-// the kernels run on the calling thread's OpenMP budget (omp_set_num_threads in the calling thread
-// decides the parallelism).
+// each call runs on EncoderOptions::threads OpenMP threads (see there). Concurrent calls each
+// bring their own OpenMP team, so callers bound concurrency x threads to the cores they have.
 #ifndef SLM_WORKERS_ENCODER_ENCODER_MODEL_H_
 #define SLM_WORKERS_ENCODER_ENCODER_MODEL_H_
 
@@ -32,6 +32,12 @@ struct EncoderOptions {
   kernels::DType dtype = kernels::DType::kF32;
   // Longest accepted input, [CLS] and [SEP] included; capped by bert.context_length.
   int64_t max_tokens = 512;
+  // OpenMP threads per call. oneDNN fixes a matmul's thread count when its primitive is created
+  // (in Load), whatever omp_set_num_threads says at call time, so the model needs to know it up
+  // front: > 0 builds the layers for that many threads and runs every call on exactly that many
+  // (the calling thread's OpenMP setting is restored on return); 0 uses omp_get_max_threads() of
+  // the thread that calls Load, and calls then run on the caller's OpenMP setting.
+  int threads = 0;
 };
 
 struct LabelScore {
@@ -77,6 +83,7 @@ class EncoderModel {
   const std::vector<std::string>& labels() const;
   int64_t max_tokens() const;  // min(options.max_tokens, bert.context_length)
   kernels::DType dtype() const;
+  int threads() const;  // the resolved EncoderOptions::threads (>= 1)
 
   // Errors: InvalidArgument if the text has more tokens than max_tokens (message names both
   // numbers), FailedPrecondition if the model's task does not match, Cancelled if stop() fired

@@ -1,5 +1,7 @@
 #include "workers/encoder/encoder_model.h"
 
+#include <omp.h>
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -239,6 +241,29 @@ TEST(EncoderModelTest, ExtractEntitiesGroupsSubTokensIntoWords) {
   ASSERT_EQ(output->entities.size(), 1u);
   EXPECT_EQ(output->entities[0].begin, 0);
   EXPECT_EQ(output->entities[0].end, static_cast<int32_t>(text.size()));
+}
+
+TEST(EncoderModelTest, ThreadsOptionIsAppliedPerCallAndRestored) {
+  TinyBert bert = TinyBert::Random({});
+  const int caller_threads = omp_get_max_threads();
+  for (int threads : {1, 2}) {
+    std::unique_ptr<EncoderModel> model =
+        LoadOrDie(bert, "threads", {kernels::DType::kF32, 512, threads});
+    ASSERT_NE(model, nullptr);
+    EXPECT_EQ(model->threads(), threads);
+    EXPECT_EQ(omp_get_max_threads(), caller_threads);  // Load restored it
+    int threads_seen_by_stop = 0;
+    ASSERT_TRUE(model->Classify("hello world", [&] {
+      threads_seen_by_stop = omp_get_max_threads();
+      return false;
+    }).ok());
+    EXPECT_EQ(threads_seen_by_stop, threads);
+    EXPECT_EQ(omp_get_max_threads(), caller_threads);  // the call restored it
+  }
+  EXPECT_EQ(EncoderModel::Load(bert.WriteTemp("threads"), {kernels::DType::kF32, 512, -1})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(EncoderModelLoadTest, MissingFileIsAnError) {
