@@ -127,21 +127,21 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Classify(grpc::CallbackServerConte
     RecordFailure("classify", decision.route(), admitted, start);
     return FinishNow(context, admitted);
   }
-  slmgw::v1::WorkerClassifyRequest worker_request;
+  slmgw::v1::WorkerServiceClassifyRequest worker_request;
   worker_request.set_text(request->text());
   *worker_request.mutable_limits() = request->options().limits();
   const auto deadline = WorkerDeadline(*context, *state, decision.route());
-  using Call = ForwardCall<slmgw::v1::WorkerClassifyRequest, slmgw::v1::WorkerClassifyResponse>;
+  using Call = ForwardCall<slmgw::v1::WorkerServiceClassifyRequest, slmgw::v1::WorkerServiceClassifyResponse>;
   auto* call = new Call(
       this, state, "classify", std::move(decision), pool, deadline, start,
       std::move(worker_request),
       [](slmgw::v1::WorkerService::Stub* stub, grpc::ClientContext* client_context,
-         const slmgw::v1::WorkerClassifyRequest* worker_request,
-         slmgw::v1::WorkerClassifyResponse* worker_response,
+         const slmgw::v1::WorkerServiceClassifyRequest* worker_request,
+         slmgw::v1::WorkerServiceClassifyResponse* worker_response,
          std::function<void(grpc::Status)> done) {
         stub->async()->Classify(client_context, worker_request, worker_response, std::move(done));
       },
-      [response](const slmgw::v1::WorkerClassifyResponse& worker_response, float* confidence) {
+      [response](const slmgw::v1::WorkerServiceClassifyResponse& worker_response, float* confidence) {
         *response->mutable_labels() = worker_response.labels();
         *confidence = worker_response.labels().empty() ? 0.0f : worker_response.labels(0).score();
         return response->mutable_served_by();
@@ -162,23 +162,23 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::ExtractEntities(
     RecordFailure("extract_entities", decision.route(), admitted, start);
     return FinishNow(context, admitted);
   }
-  slmgw::v1::WorkerExtractEntitiesRequest worker_request;
+  slmgw::v1::WorkerServiceExtractEntitiesRequest worker_request;
   worker_request.set_text(request->text());
   *worker_request.mutable_limits() = request->options().limits();
   const auto deadline = WorkerDeadline(*context, *state, decision.route());
-  using Call = ForwardCall<slmgw::v1::WorkerExtractEntitiesRequest,
-                           slmgw::v1::WorkerExtractEntitiesResponse>;
+  using Call = ForwardCall<slmgw::v1::WorkerServiceExtractEntitiesRequest,
+                           slmgw::v1::WorkerServiceExtractEntitiesResponse>;
   auto* call = new Call(
       this, state, "extract_entities", std::move(decision), pool, deadline, start,
       std::move(worker_request),
       [](slmgw::v1::WorkerService::Stub* stub, grpc::ClientContext* client_context,
-         const slmgw::v1::WorkerExtractEntitiesRequest* worker_request,
-         slmgw::v1::WorkerExtractEntitiesResponse* worker_response,
+         const slmgw::v1::WorkerServiceExtractEntitiesRequest* worker_request,
+         slmgw::v1::WorkerServiceExtractEntitiesResponse* worker_response,
          std::function<void(grpc::Status)> done) {
         stub->async()->ExtractEntities(client_context, worker_request, worker_response,
                                        std::move(done));
       },
-      [response](const slmgw::v1::WorkerExtractEntitiesResponse& worker_response,
+      [response](const slmgw::v1::WorkerServiceExtractEntitiesResponse& worker_response,
                  float* confidence) {
         *response->mutable_entities() = worker_response.entities();
         // The least certain entity bounds the answer's confidence; no entity: nothing to doubt.

@@ -19,14 +19,23 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# Node.js and npm come with the machine image; install Debian's when they are absent.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+  echo "install-deps: all ${#packages[@]} Debian packages present"
+else
+  echo "install-deps: installing ${missing[*]}"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# npm tools pinned in tools/npm/package-lock.json (buf for proto lint).
+npm_dir="$(cd "$(dirname "$0")" && pwd)/npm"
+if [ ! -x "$npm_dir/node_modules/.bin/buf" ]; then
+  echo "install-deps: npm ci in $npm_dir"
+  (cd "$npm_dir" && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -36,8 +36,8 @@ class ScriptedWorker final : public slmgw::v1::WorkerService::CallbackService {
   std::atomic<int64_t> last_deadline_ms_from_now{0};
 
   grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
-                                     const slmgw::v1::WorkerClassifyRequest* request,
-                                     slmgw::v1::WorkerClassifyResponse* response) override {
+                                     const slmgw::v1::WorkerServiceClassifyRequest* request,
+                                     slmgw::v1::WorkerServiceClassifyResponse* response) override {
     calls++;
     last_deadline_ms_from_now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                     context->deadline() - std::chrono::system_clock::now())

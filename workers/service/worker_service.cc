@@ -176,8 +176,8 @@ void WorkerServiceImpl::RunUnary(grpc::CallbackServerContext* context,
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::Classify(
-    grpc::CallbackServerContext* context, const slmgw::v1::WorkerClassifyRequest* request,
-    slmgw::v1::WorkerClassifyResponse* response) {
+    grpc::CallbackServerContext* context, const slmgw::v1::WorkerServiceClassifyRequest* request,
+    slmgw::v1::WorkerServiceClassifyResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   RunUnary(context, reactor, request->text(), "classify", response->mutable_report(),
            [this, request, response](const StopFn& stop, WorkerReport* report) -> absl::Status {
@@ -195,8 +195,8 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Classify(
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::ExtractEntities(
     grpc::CallbackServerContext* context,
-    const slmgw::v1::WorkerExtractEntitiesRequest* request,
-    slmgw::v1::WorkerExtractEntitiesResponse* response) {
+    const slmgw::v1::WorkerServiceExtractEntitiesRequest* request,
+    slmgw::v1::WorkerServiceExtractEntitiesResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   RunUnary(context, reactor, request->text(), "extract_entities", response->mutable_report(),
            [this, request, response](const StopFn& stop, WorkerReport* report) -> absl::Status {
@@ -217,8 +217,8 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ExtractEntities(
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::Generate(
-    grpc::CallbackServerContext* context, const slmgw::v1::WorkerGenerateRequest* request,
-    slmgw::v1::WorkerGenerateResponse* response) {
+    grpc::CallbackServerContext* context, const slmgw::v1::WorkerServiceGenerateRequest* request,
+    slmgw::v1::WorkerServiceGenerateResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Status status = absl::FailedPreconditionError(absl::StrCat(
       "worker '", name_, "' serves a ", model_->task(), " model, which cannot generate text"));
@@ -227,11 +227,11 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Generate(
   return reactor;
 }
 
-grpc::ServerWriteReactor<slmgw::v1::WorkerGenerateStreamResponse>*
+grpc::ServerWriteReactor<slmgw::v1::WorkerServiceGenerateStreamResponse>*
 WorkerServiceImpl::GenerateStream(grpc::CallbackServerContext* context,
-                                  const slmgw::v1::WorkerGenerateStreamRequest* request) {
+                                  const slmgw::v1::WorkerServiceGenerateStreamRequest* request) {
   // Finishes at once: this worker's model does not generate.
-  class Refusal final : public grpc::ServerWriteReactor<slmgw::v1::WorkerGenerateStreamResponse> {
+  class Refusal final : public grpc::ServerWriteReactor<slmgw::v1::WorkerServiceGenerateStreamResponse> {
    public:
     explicit Refusal(const grpc::Status& status) { Finish(status); }
     void OnDone() override { delete this; }

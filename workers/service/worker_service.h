@@ -40,18 +40,18 @@ class WorkerServiceImpl final : public slmgw::v1::WorkerService::CallbackService
   slmgw::v1::LoadReport Load() const;
 
   grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
-                                     const slmgw::v1::WorkerClassifyRequest* request,
-                                     slmgw::v1::WorkerClassifyResponse* response) override;
+                                     const slmgw::v1::WorkerServiceClassifyRequest* request,
+                                     slmgw::v1::WorkerServiceClassifyResponse* response) override;
   grpc::ServerUnaryReactor* ExtractEntities(
       grpc::CallbackServerContext* context,
-      const slmgw::v1::WorkerExtractEntitiesRequest* request,
-      slmgw::v1::WorkerExtractEntitiesResponse* response) override;
+      const slmgw::v1::WorkerServiceExtractEntitiesRequest* request,
+      slmgw::v1::WorkerServiceExtractEntitiesResponse* response) override;
   grpc::ServerUnaryReactor* Generate(grpc::CallbackServerContext* context,
-                                     const slmgw::v1::WorkerGenerateRequest* request,
-                                     slmgw::v1::WorkerGenerateResponse* response) override;
-  grpc::ServerWriteReactor<slmgw::v1::WorkerGenerateStreamResponse>* GenerateStream(
+                                     const slmgw::v1::WorkerServiceGenerateRequest* request,
+                                     slmgw::v1::WorkerServiceGenerateResponse* response) override;
+  grpc::ServerWriteReactor<slmgw::v1::WorkerServiceGenerateStreamResponse>* GenerateStream(
       grpc::CallbackServerContext* context,
-      const slmgw::v1::WorkerGenerateStreamRequest* request) override;
+      const slmgw::v1::WorkerServiceGenerateStreamRequest* request) override;
   grpc::ServerUnaryReactor* GetLoad(grpc::CallbackServerContext* context,
                                     const slmgw::v1::GetLoadRequest* request,
                                     slmgw::v1::GetLoadResponse* response) override;
