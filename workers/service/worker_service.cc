@@ -49,6 +49,7 @@ absl::StatusOr<std::unique_ptr<WorkerServiceImpl>> WorkerServiceImpl::Create(
   }
   options.dtype = *dtype;
   if (config.max_input_tokens() > 0) options.max_tokens = config.max_input_tokens();
+  options.threads = std::max<int>(1, config.threads());
   const absl::Time start = absl::Now();
   absl::StatusOr<std::unique_ptr<EncoderModel>> model = EncoderModel::Load(path, options);
   if (!model.ok()) {
