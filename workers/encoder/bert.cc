@@ -182,7 +182,8 @@ int64_t BertGraph::linear_parameter_count() const {
 }
 
 absl::Status BertGraph::Forward(const std::vector<int32_t>& ids,
-                                const std::function<bool()>& stop, float* hidden_out) const {
+                                const std::function<bool()>& stop, float* hidden_out,
+                                Rows rows) const {
   const int64_t seq = static_cast<int64_t>(ids.size());
   if (seq < 1 || seq > max_tokens_) {
     return absl::InvalidArgumentError(
@@ -220,17 +221,20 @@ absl::Status BertGraph::Forward(const std::vector<int32_t>& ids,
   kernels::AddLayerNorm(x, nullptr, seq, hidden, embd_norm_gamma_.data(), embd_norm_beta_.data(),
                         eps);
 
-  for (const Layer& layer : layers_) {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& layer = layers_[i];
     if (stop && stop()) return absl::CancelledError("stopped between encoder layers");
     SLM_RETURN_IF_ERROR(layer.qkv->Forward(x, seq, qkv));
     kernels::EncoderAttention(qkv, qkv + hidden, qkv + 2 * hidden, 3 * hidden, seq,
                               hparams_.num_heads, hparams_.head_dim(), context);
-    SLM_RETURN_IF_ERROR(layer.output->Forward(context, seq, projected));
-    kernels::AddLayerNorm(x, projected, seq, hidden, layer.attn_norm_gamma.data(),
+    // Past the last attention no row reads another, so rows nobody needs can be dropped.
+    const int64_t live = (rows == Rows::kFirst && i + 1 == layers_.size()) ? 1 : seq;
+    SLM_RETURN_IF_ERROR(layer.output->Forward(context, live, projected));
+    kernels::AddLayerNorm(x, projected, live, hidden, layer.attn_norm_gamma.data(),
                           layer.attn_norm_beta.data(), eps);
-    SLM_RETURN_IF_ERROR(layer.ffn_up->Forward(x, seq, intermediate));
-    SLM_RETURN_IF_ERROR(layer.ffn_down->Forward(intermediate, seq, projected));
-    kernels::AddLayerNorm(x, projected, seq, hidden, layer.out_norm_gamma.data(),
+    SLM_RETURN_IF_ERROR(layer.ffn_up->Forward(x, live, intermediate));
+    SLM_RETURN_IF_ERROR(layer.ffn_down->Forward(intermediate, live, projected));
+    kernels::AddLayerNorm(x, projected, live, hidden, layer.out_norm_gamma.data(),
                           layer.out_norm_beta.data(), eps);
   }
   if (stop && stop()) return absl::CancelledError("stopped after the last encoder layer");

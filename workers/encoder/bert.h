@@ -63,11 +63,18 @@ class BertGraph {
   BertGraph(const BertGraph&) = delete;
   BertGraph& operator=(const BertGraph&) = delete;
 
-  // hidden: [ids.size(), hidden_size], written. Errors: InvalidArgument for an empty or too long
-  // sequence or an id outside the vocabulary; Cancelled when `stop` (may be empty) returns true,
-  // checked before every layer.
+  // Which rows of the final hidden states the caller needs.
+  enum class Rows {
+    kAll,    // every token (token classification, mean pooling)
+    kFirst,  // only [CLS] (CLS pooling): after the last layer's attention, which still reads
+             // every token, the output projection and FFN of that layer run on row 0 alone
+  };
+
+  // hidden: [ids.size(), hidden_size], written (with Rows::kFirst only row 0 is meaningful).
+  // Errors: InvalidArgument for an empty or too long sequence or an id outside the vocabulary;
+  // Cancelled when `stop` (may be empty) returns true, checked before every layer.
   absl::Status Forward(const std::vector<int32_t>& ids, const std::function<bool()>& stop,
-                       float* hidden) const;
+                       float* hidden, Rows rows = Rows::kAll) const;
 
   const BertHparams& hparams() const { return hparams_; }
   int64_t max_tokens() const { return max_tokens_; }

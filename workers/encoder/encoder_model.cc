@@ -146,7 +146,9 @@ absl::StatusOr<std::vector<float>> EncoderModel::Logits(const std::vector<int32_
   const int64_t num_labels = static_cast<int64_t>(state.labels.size());
   thread_local std::vector<float> states;  // [seq, hidden]; reused by this thread's calls
   if (states.size() < static_cast<size_t>(seq * hidden)) states.resize(seq * hidden);
-  SLM_RETURN_IF_ERROR(state.graph->Forward(ids, stop, states.data()));
+  const bool cls_pooling = !state.is_token_classification() && state.pooling == "cls";
+  SLM_RETURN_IF_ERROR(state.graph->Forward(
+      ids, stop, states.data(), cls_pooling ? BertGraph::Rows::kFirst : BertGraph::Rows::kAll));
 
   if (state.is_token_classification()) {
     std::vector<float> logits(seq * num_labels);
