@@ -5,9 +5,11 @@
 //   tools/.../make_bench_model.py --out /tmp/minilm.gguf     (run_encoder_bench.sh does this)
 //   SLM_ENCODER_BENCH_MODEL=/tmp/minilm.gguf encoder_bench [--benchmark_format=json]
 //
-// Counters per run: tokens_per_s; gops (achieved, counting 2 * linear params * tokens for the
-// matmuls plus 4 * seq^2 * hidden per layer for attention); peak_gops (MeasurePeakGops of that
-// dtype and thread count); fraction_of_peak = gops / peak_gops.
+// Counters per run: tokens_per_s; gops (model operations per second, counting 2 * linear params
+// * tokens for the matmuls plus 4 * seq^2 * hidden per layer for attention; nominal, like MFU:
+// work the encoder skips, such as the last layer's FFN on non-[CLS] rows, still counts);
+// peak_gops (MeasurePeakGops of that dtype and thread count); fraction_of_peak = gops / peak.
+// Each (dtype, threads) gets its own model, loaded with EncoderOptions::threads = threads.
 #include <omp.h>
 
 #include <chrono>

@@ -26,8 +26,8 @@ absl::StatusOr<int64_t> ReadPositiveInt(const GgufFile& file, const std::string&
                                         int64_t max_value) {
   SLM_ASSIGN_OR_RETURN(int64_t value, file.GetInt(key));
   if (value < 1 || value > max_value) {
-    return absl::InvalidArgumentError(absl::StrCat(file.path(), ": ", key, " is ", value,
-                                                   "; expected 1..", max_value));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.path(), ": ", key, " is ", value, "; expected 1..", max_value));
   }
   return value;
 }
@@ -42,8 +42,8 @@ absl::StatusOr<BertHparams> ReadBertHparams(const GgufFile& file) {
   BertHparams hparams;
   SLM_ASSIGN_OR_RETURN(std::string architecture, file.GetString("general.architecture"));
   if (architecture != "bert") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        file.path(), ": general.architecture is \"", architecture, "\"; expected \"bert\""));
+    return absl::InvalidArgumentError(absl::StrCat(file.path(), ": general.architecture is \"",
+                                                   architecture, "\"; expected \"bert\""));
   }
   SLM_ASSIGN_OR_RETURN(hparams.context_length,
                        ReadPositiveInt(file, "bert.context_length", kMaxContext));
@@ -55,23 +55,23 @@ absl::StatusOr<BertHparams> ReadBertHparams(const GgufFile& file) {
   SLM_ASSIGN_OR_RETURN(hparams.num_heads,
                        ReadPositiveInt(file, "bert.attention.head_count", kMaxHidden));
   if (hparams.hidden_size % hparams.num_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        file.path(), ": bert.embedding_length ", hparams.hidden_size,
-        " is not a multiple of bert.attention.head_count ", hparams.num_heads));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.path(), ": bert.embedding_length ", hparams.hidden_size,
+                     " is not a multiple of bert.attention.head_count ", hparams.num_heads));
   }
   SLM_ASSIGN_OR_RETURN(double epsilon, file.GetFloat("bert.attention.layer_norm_epsilon"));
   if (!(epsilon > 0 && epsilon < 1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(file.path(), ": bert.attention.layer_norm_epsilon is ", epsilon,
-                     "; expected a value in (0, 1)"));
+    return absl::InvalidArgumentError(absl::StrCat(file.path(),
+                                                   ": bert.attention.layer_norm_epsilon is ",
+                                                   epsilon, "; expected a value in (0, 1)"));
   }
   hparams.layer_norm_epsilon = static_cast<float>(epsilon);
   SLM_ASSIGN_OR_RETURN(const GgufTensor* token_embd, file.FindTensor("token_embd.weight"));
   if (token_embd->dims.size() != 2 || token_embd->dims[0] != hparams.hidden_size) {
     std::vector<int64_t> torch_shape(token_embd->dims.rbegin(), token_embd->dims.rend());
     return absl::InvalidArgumentError(
-        absl::StrCat(file.path(), ": tensor token_embd.weight has shape ",
-                     ShapeString(torch_shape), "; expected [vocab, ", hparams.hidden_size, "]"));
+        absl::StrCat(file.path(), ": tensor token_embd.weight has shape ", ShapeString(torch_shape),
+                     "; expected [vocab, ", hparams.hidden_size, "]"));
   }
   hparams.vocab_size = token_embd->dims[1];
   return hparams;
@@ -149,11 +149,14 @@ absl::StatusOr<std::unique_ptr<BertGraph>> BertGraph::Load(const GgufFile& file,
                            Activation activation) -> absl::StatusOr<std::unique_ptr<Linear>> {
       SLM_ASSIGN_OR_RETURN(std::vector<float> weight,
                            ReadTensor(file, prefix + name + ".weight", {out, in}));
-      SLM_ASSIGN_OR_RETURN(std::vector<float> bias, ReadTensor(file, prefix + name + ".bias", {out}));
+      SLM_ASSIGN_OR_RETURN(std::vector<float> bias,
+                           ReadTensor(file, prefix + name + ".bias", {out}));
       return Linear::Create(weight.data(), bias.data(), out, in, dtype, activation, rows);
     };
-    SLM_ASSIGN_OR_RETURN(layer.output, make_linear("attn_output", hidden, hidden, Activation::kNone));
-    SLM_ASSIGN_OR_RETURN(layer.ffn_up, make_linear("ffn_up", hp.ffn_size, hidden, Activation::kGelu));
+    SLM_ASSIGN_OR_RETURN(layer.output,
+                         make_linear("attn_output", hidden, hidden, Activation::kNone));
+    SLM_ASSIGN_OR_RETURN(layer.ffn_up,
+                         make_linear("ffn_up", hp.ffn_size, hidden, Activation::kGelu));
     SLM_ASSIGN_OR_RETURN(layer.ffn_down,
                          make_linear("ffn_down", hidden, hp.ffn_size, Activation::kNone));
     SLM_ASSIGN_OR_RETURN(layer.attn_norm_gamma,
@@ -181,9 +184,8 @@ int64_t BertGraph::linear_parameter_count() const {
   return count;
 }
 
-absl::Status BertGraph::Forward(const std::vector<int32_t>& ids,
-                                const std::function<bool()>& stop, float* hidden_out,
-                                Rows rows) const {
+absl::Status BertGraph::Forward(const std::vector<int32_t>& ids, const std::function<bool()>& stop,
+                                float* hidden_out, Rows rows) const {
   const int64_t seq = static_cast<int64_t>(ids.size());
   if (seq < 1 || seq > max_tokens_) {
     return absl::InvalidArgumentError(
@@ -206,9 +208,9 @@ absl::Status BertGraph::Forward(const std::vector<int32_t>& ids,
   const size_t needed = static_cast<size_t>(seq) * (5 * hidden + hparams_.ffn_size);
   if (scratch.size() < needed) scratch.resize(needed);
   float* x = hidden_out;
-  float* qkv = scratch.data();                   // [seq, 3 * hidden]
-  float* context = qkv + seq * 3 * hidden;       // [seq, hidden]
-  float* projected = context + seq * hidden;     // [seq, hidden]
+  float* qkv = scratch.data();                     // [seq, 3 * hidden]
+  float* context = qkv + seq * 3 * hidden;         // [seq, hidden]
+  float* projected = context + seq * hidden;       // [seq, hidden]
   float* intermediate = projected + seq * hidden;  // [seq, ffn]
 
   for (int64_t t = 0; t < seq; ++t) {

@@ -56,8 +56,7 @@ class BertGraph {
  public:
   // Builds every layer for inputs of up to `max_tokens` tokens (<= context_length). Errors:
   // InvalidArgument / NotFound naming the key or tensor that is missing or mis-shaped.
-  static absl::StatusOr<std::unique_ptr<BertGraph>> Load(const GgufFile& file,
-                                                         kernels::DType dtype,
+  static absl::StatusOr<std::unique_ptr<BertGraph>> Load(const GgufFile& file, kernels::DType dtype,
                                                          int64_t max_tokens);
   ~BertGraph();
   BertGraph(const BertGraph&) = delete;
@@ -83,12 +82,12 @@ class BertGraph {
 
  private:
   struct Layer {
-    std::unique_ptr<kernels::Linear> qkv;     // [3*hidden, hidden]
-    std::unique_ptr<kernels::Linear> output;  // [hidden, hidden]
+    std::unique_ptr<kernels::Linear> qkv;                // [3*hidden, hidden]
+    std::unique_ptr<kernels::Linear> output;             // [hidden, hidden]
     std::vector<float> attn_norm_gamma, attn_norm_beta;  // [hidden]
-    std::unique_ptr<kernels::Linear> ffn_up;    // [ffn, hidden], GELU fused
-    std::unique_ptr<kernels::Linear> ffn_down;  // [hidden, ffn]
-    std::vector<float> out_norm_gamma, out_norm_beta;  // [hidden]
+    std::unique_ptr<kernels::Linear> ffn_up;             // [ffn, hidden], GELU fused
+    std::unique_ptr<kernels::Linear> ffn_down;           // [hidden, ffn]
+    std::vector<float> out_norm_gamma, out_norm_beta;    // [hidden]
   };
   BertGraph() = default;
 

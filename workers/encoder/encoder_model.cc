@@ -73,20 +73,19 @@ absl::StatusOr<std::unique_ptr<EncoderModel>> EncoderModel::Load(const std::stri
   ScopedOmpThreads scoped_threads(options.threads);
   state.requested_threads = options.threads;
   state.threads = omp_get_max_threads();
-  SLM_ASSIGN_OR_RETURN(state.name, file->GetStringOr(
-                                       "general.name",
-                                       std::filesystem::path(gguf_path).stem().string()));
+  SLM_ASSIGN_OR_RETURN(
+      state.name,
+      file->GetStringOr("general.name", std::filesystem::path(gguf_path).stem().string()));
   SLM_ASSIGN_OR_RETURN(state.task, file->GetString("slmgw.task"));
   if (state.task != kTextClassification && state.task != kTokenClassification) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(gguf_path, ": slmgw.task is \"", state.task, "\"; expected \"",
-                     kTextClassification, "\" or \"", kTokenClassification, "\""));
+    return absl::InvalidArgumentError(absl::StrCat(gguf_path, ": slmgw.task is \"", state.task,
+                                                   "\"; expected \"", kTextClassification,
+                                                   "\" or \"", kTokenClassification, "\""));
   }
   SLM_ASSIGN_OR_RETURN(state.pooling, file->GetStringOr("slmgw.pooling", "cls"));
   if (state.pooling != "cls" && state.pooling != "mean") {
-    return absl::InvalidArgumentError(absl::StrCat(gguf_path, ": slmgw.pooling is \"",
-                                                   state.pooling,
-                                                   "\"; expected \"cls\" or \"mean\""));
+    return absl::InvalidArgumentError(absl::StrCat(
+        gguf_path, ": slmgw.pooling is \"", state.pooling, "\"; expected \"cls\" or \"mean\""));
   }
   SLM_ASSIGN_OR_RETURN(state.labels, file->GetStringArray("slmgw.labels"));
   if (state.labels.empty()) {
@@ -97,9 +96,9 @@ absl::StatusOr<std::unique_ptr<EncoderModel>> EncoderModel::Load(const std::stri
   SLM_ASSIGN_OR_RETURN(state.graph, BertGraph::Load(*file, options.dtype, options.max_tokens));
   const BertHparams& hp = state.graph->hparams();
   if (static_cast<int64_t>(state.tokenizer->vocab_size()) > hp.vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        gguf_path, ": tokenizer.ggml.tokens has ", state.tokenizer->vocab_size(),
-        " tokens but token_embd.weight has only ", hp.vocab_size, " rows"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(gguf_path, ": tokenizer.ggml.tokens has ", state.tokenizer->vocab_size(),
+                     " tokens but token_embd.weight has only ", hp.vocab_size, " rows"));
   }
 
   const int64_t hidden = hp.hidden_size;
@@ -116,13 +115,12 @@ absl::StatusOr<std::unique_ptr<EncoderModel>> EncoderModel::Load(const std::stri
   }
   SLM_ASSIGN_OR_RETURN(std::vector<float> weight,
                        ReadTensor(*file, "cls.output.weight", {num_labels, hidden}));
-  SLM_ASSIGN_OR_RETURN(std::vector<float> bias,
-                       ReadTensor(*file, "cls.output.bias", {num_labels}));
+  SLM_ASSIGN_OR_RETURN(std::vector<float> bias, ReadTensor(*file, "cls.output.bias", {num_labels}));
   // The classifier is tiny and decides the answer: keep it in f32 whatever the body's dtype.
-  SLM_ASSIGN_OR_RETURN(state.output, kernels::Linear::Create(
-                                         weight.data(), bias.data(), num_labels, hidden,
-                                         kernels::DType::kF32, kernels::Activation::kNone,
-                                         head_rows));
+  SLM_ASSIGN_OR_RETURN(
+      state.output,
+      kernels::Linear::Create(weight.data(), bias.data(), num_labels, hidden, kernels::DType::kF32,
+                              kernels::Activation::kNone, head_rows));
   return model;
 }
 
@@ -138,8 +136,8 @@ absl::StatusOr<std::vector<float>> EncoderModel::Logits(const std::vector<int32_
   const State& state = *state_;
   const int64_t seq = static_cast<int64_t>(ids.size());
   if (seq > max_tokens()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "input has ", seq, " tokens; this model accepts at most ", max_tokens()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("input has ", seq, " tokens; this model accepts at most ", max_tokens()));
   }
   ScopedOmpThreads scoped_threads(state.requested_threads);
   const int64_t hidden = state.graph->hparams().hidden_size;
@@ -176,9 +174,8 @@ absl::StatusOr<ClassifyOutput> EncoderModel::Classify(std::string_view text,
                                                       const StopFn& stop) const {
   const State& state = *state_;
   if (state.task != kTextClassification) {
-    return absl::FailedPreconditionError(absl::StrCat("model ", state.name, " has task ",
-                                                      state.task, "; Classify needs ",
-                                                      kTextClassification));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model ", state.name, " has task ", state.task, "; Classify needs ", kTextClassification));
   }
   Encoding encoding = state.tokenizer->Encode(text, /*add_special=*/true);
   SLM_ASSIGN_OR_RETURN(std::vector<float> logits, Logits(encoding.ids, stop));

@@ -41,12 +41,12 @@ TEST(BioTest, BeginThenInsideMakesOneEntity) {
   // "Ada Lovelace lived in London": [CLS] ada love ##lace lived in london [SEP]
   Case c;
   c.AddSpecial();
-  c.Add(0, 3, true, 1, 0.9f);     // ada: B-PER
-  c.Add(4, 8, true, 2, 0.8f);     // love: I-PER
-  c.Add(8, 12, false, 0, 0.6f);   // ##lace: its own argmax (O) is ignored: word label is I-PER
-  c.Add(13, 18, true, 0);         // lived: O
-  c.Add(19, 21, true, 0);         // in: O
-  c.Add(22, 28, true, 3, 0.7f);   // london: B-LOC
+  c.Add(0, 3, true, 1, 0.9f);    // ada: B-PER
+  c.Add(4, 8, true, 2, 0.8f);    // love: I-PER
+  c.Add(8, 12, false, 0, 0.6f);  // ##lace: its own argmax (O) is ignored: word label is I-PER
+  c.Add(13, 18, true, 0);        // lived: O
+  c.Add(19, 21, true, 0);        // in: O
+  c.Add(22, 28, true, 3, 0.7f);  // london: B-LOC
   c.AddSpecial();
   std::vector<EntitySpan> entities = DecodeBioEntities(c.probabilities, kLabels, c.tokens);
   // PER score: mean of p(B-PER|ada)=0.9, p(I-PER|love)=0.8, p(I-PER|##lace)=0.1.

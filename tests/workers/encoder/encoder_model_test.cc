@@ -180,8 +180,7 @@ TEST(EncoderModelTest, TooManyTokensNamesBothNumbers) {
 TEST(EncoderModelTest, WrongTaskIsFailedPrecondition) {
   std::unique_ptr<EncoderModel> text = LoadOrDie(TinyBert::Random({}), "text_task");
   ASSERT_NE(text, nullptr);
-  EXPECT_EQ(text->ExtractEntities("hello").status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(text->ExtractEntities("hello").status().code(), absl::StatusCode::kFailedPrecondition);
   TinyBertConfig config;
   config.task = "token_classification";
   config.labels = {"O", "B-LOC", "I-LOC"};
@@ -253,10 +252,13 @@ TEST(EncoderModelTest, ThreadsOptionIsAppliedPerCallAndRestored) {
     EXPECT_EQ(model->threads(), threads);
     EXPECT_EQ(omp_get_max_threads(), caller_threads);  // Load restored it
     int threads_seen_by_stop = 0;
-    ASSERT_TRUE(model->Classify("hello world", [&] {
-      threads_seen_by_stop = omp_get_max_threads();
-      return false;
-    }).ok());
+    ASSERT_TRUE(model
+                    ->Classify("hello world",
+                               [&] {
+                                 threads_seen_by_stop = omp_get_max_threads();
+                                 return false;
+                               })
+                    .ok());
     EXPECT_EQ(threads_seen_by_stop, threads);
     EXPECT_EQ(omp_get_max_threads(), caller_threads);  // the call restored it
   }
@@ -310,8 +312,7 @@ TEST(EncoderModelLoadTest, BadMetadataIsNamed) {
   };
   for (const Edit& edit :
        {Edit{"bert.attention.head_count", 3u}, Edit{"bert.block_count", 0u},
-        Edit{"slmgw.task", std::string("summarization")},
-        Edit{"slmgw.pooling", std::string("max")},
+        Edit{"slmgw.task", std::string("summarization")}, Edit{"slmgw.pooling", std::string("max")},
         Edit{"general.architecture", std::string("llama")},
         Edit{"bert.attention.layer_norm_epsilon", -1.0f},
         Edit{"slmgw.labels", std::vector<std::string>{}}}) {

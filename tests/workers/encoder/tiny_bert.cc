@@ -1,13 +1,13 @@
 #include "tests/workers/encoder/tiny_bert.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
 #include <type_traits>
-
-#include <unistd.h>
 
 namespace slm::workers::testing {
 namespace {
@@ -31,15 +31,17 @@ void AppendString(std::string& out, const std::string& text) {
   out += text;
 }
 
-void Pad(std::string& out) { out.append((kAlignment - out.size() % kAlignment) % kAlignment, '\0'); }
+void Pad(std::string& out) {
+  out.append((kAlignment - out.size() % kAlignment) % kAlignment, '\0');
+}
 
 }  // namespace
 
 std::vector<std::string> TinyVocabulary() {
   const std::string w = "\xE2\x96\x81";  // ▁
-  return {"[PAD]",     "[UNK]",      "[CLS]",    "[SEP]",    "[MASK]", w + "hello", w + "world",
-          w + "new",   w + "york",   w + "walk", "ing",      "s",      w + ",",     w + ".",
-          w + "the",   w + "city",   w + "is",   w + "big",  w + "a",  w + "b",     w + "c"};
+  return {"[PAD]",   "[UNK]",    "[CLS]",    "[SEP]",   "[MASK]", w + "hello", w + "world",
+          w + "new", w + "york", w + "walk", "ing",     "s",      w + ",",     w + ".",
+          w + "the", w + "city", w + "is",   w + "big", w + "a",  w + "b",     w + "c"};
 }
 
 TinyBert TinyBert::Random(const TinyBertConfig& config) {
