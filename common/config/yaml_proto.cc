@@ -7,6 +7,7 @@
 #include <exception>
 #include <limits>
 #include <memory>
+#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "common/config/string_view_compat.h"
 #include "common/status_macros.h"
 #include "google/protobuf/descriptor.h"
+#include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace slm::config {
@@ -454,6 +456,88 @@ class YamlToProto {
   YamlSourceMap* positions_;  // Not owned.
 };
 
+// An InvalidArgument `SOURCE:LINE:COLUMN: what`.
+absl::Status SourceError(absl::string_view source_name, const YAML::Mark& mark,
+                         absl::string_view what) {
+  YamlSourceMap::Position position = ToPosition(mark);
+  return absl::InvalidArgumentError(absl::StrCat(source_name, source_name.empty() ? "" : ":",
+                                                 position.line, ":", position.column, ": ", what));
+}
+
+// Receives parser events for one document at a time; remembers where it starts and whether it
+// holds anything.
+class DocumentScanner final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    events_ = 0;
+    empty_ = true;
+    first_mark_ = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Event(mark, true); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Event(mark, false); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Event(mark, false);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Event(mark, false);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Event(mark, false);
+  }
+  void OnMapEnd() override {}
+
+  bool empty() const { return empty_; }
+  const YAML::Mark& first_mark() const { return first_mark_; }
+
+ private:
+  void Event(const YAML::Mark& mark, bool is_null) {
+    if (events_++ == 0) first_mark_ = mark;
+    empty_ = empty_ && is_null;
+  }
+
+  int events_ = 0;
+  bool empty_ = true;
+  YAML::Mark first_mark_ = YAML::Mark::null_mark();
+};
+
+// Checks that `text` holds at most one document with content (empty documents after it, as
+// from a trailing `---`, are fine). yaml-cpp 0.7's LoadAll loops forever, allocating, on some
+// malformed streams such as a lone `,` (jbeder/yaml-cpp#1040, fixed upstream by PR #1319): its
+// parser keeps reporting an empty document without consuming input. This walks the documents
+// with the event parser instead and stops when it stalls. Throws what yaml-cpp throws.
+absl::Status CheckSingleDocument(const std::string& text, absl::string_view source_name) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentScanner scanner;
+  size_t documents = 0;
+  bool previous_was_empty = false;
+  int previous_empty_at = 0;
+  while (parser.HandleNextDocument(scanner)) {
+    ++documents;
+    if (scanner.empty()) {
+      int at = scanner.first_mark().pos;
+      // A document needs at least a `---` of its own: more than that is a stalled parser.
+      if ((previous_was_empty && previous_empty_at == at) || documents > text.size() / 3 + 2) {
+        return SourceError(source_name, scanner.first_mark(), "invalid YAML: unexpected token");
+      }
+      previous_was_empty = true;
+      previous_empty_at = at;
+      continue;
+    }
+    previous_was_empty = false;
+    if (documents > 1) {
+      return SourceError(source_name, scanner.first_mark(),
+                         "expected one YAML document, found another");
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ParseYamlIntoMessage(std::string_view yaml_text, std::string_view source,
@@ -462,34 +546,20 @@ absl::Status ParseYamlIntoMessage(std::string_view yaml_text, std::string_view s
   YamlSourceMap local_positions;
   if (positions == nullptr) positions = &local_positions;
   *positions = YamlSourceMap(std::string(source_name));
-  auto error = [&](const YAML::Mark& mark, absl::string_view what) {
-    YamlSourceMap::Position position = ToPosition(mark);
-    return absl::InvalidArgumentError(absl::StrCat(source_name, source_name.empty() ? "" : ":",
-                                                   position.line, ":", position.column, ": ",
-                                                   what));
-  };
   // yaml-cpp reports malformed input (and a few internal conditions) by throwing; nothing
   // may escape this boundary.
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml_text));
-    // Documents holding nothing (a lone `---`) are ignored; the configuration is one document.
-    std::vector<YAML::Node> non_empty;
-    for (const YAML::Node& document : documents) {
-      if (!document.IsNull()) non_empty.push_back(document);
-    }
-    if (non_empty.size() > 1) {
-      return error(non_empty[1].Mark(),
-                   absl::StrCat("expected one YAML document, found ", non_empty.size()));
-    }
+    const std::string text(yaml_text);
+    SLM_RETURN_IF_ERROR(CheckSingleDocument(text, source_name));
+    YAML::Node document = YAML::Load(text);  // The first document; null when there is none.
     std::unique_ptr<Message> parsed(message->New());
     YamlToProto walker(positions);
-    absl::Status status =
-        walker.ParseDocument(non_empty.empty() ? YAML::Node() : non_empty[0], parsed.get());
+    absl::Status status = walker.ParseDocument(document, parsed.get());
     if (!status.ok()) return status;
     message->CopyFrom(*parsed);
     return absl::OkStatus();
   } catch (const YAML::Exception& e) {
-    return error(e.mark, absl::StrCat("invalid YAML: ", e.msg));
+    return SourceError(source_name, e.mark, absl::StrCat("invalid YAML: ", e.msg));
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(source_name, ": cannot read YAML: ", e.what()));
   } catch (...) {

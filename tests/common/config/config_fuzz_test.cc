@@ -129,6 +129,13 @@ TEST(ConfigFuzzTest, HostileInputs) {
       alias_bomb,
       "---\n---\n---\n",
       "\"unterminated",
+      ",",
+      "#\n,",
+      "a: 1\n,\n",
+      "[:",
+      "{:",
+      "[:]",
+      "{:]",
       "key: |\n  literal\n   more\nfolded: >\n  x\n",
   };
   for (const std::string& input : inputs) ExpectWellFormedOutcome(input);

@@ -325,6 +325,15 @@ TEST_F(YamlProtoTest, SyntaxErrorsCarryPosition) {
   EXPECT_THAT(ErrorOf("s: a\n---\ns: b\n"), HasSubstr("t.yaml:3:1: expected one YAML document"));
 }
 
+// yaml-cpp 0.7's LoadAll never returns on these (jbeder/yaml-cpp#1040); the reader must.
+TEST_F(YamlProtoTest, StreamsThatStallYamlCppAreErrors) {
+  EXPECT_THAT(ErrorOf(","), HasSubstr("t.yaml:1:1: invalid YAML"));
+  EXPECT_THAT(ErrorOf("#\n,"), HasSubstr("t.yaml:2:1: invalid YAML"));
+  EXPECT_THAT(ErrorOf("s: a\n,\n"), HasSubstr("t.yaml:2:"));
+  EXPECT_THAT(ErrorOf("---\n---\ns: a\n"), HasSubstr("expected one YAML document"));
+  ExpectParsesTo("s: a\n---\n", "s: \"a\"");  // A trailing empty document is fine.
+}
+
 TEST_F(YamlProtoTest, DeepNestingIsAnErrorNotACrash) {
   std::string nested;
   for (int i = 0; i < 100; ++i) nested += "{child: ";
