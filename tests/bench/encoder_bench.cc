@@ -12,6 +12,7 @@
 // Each (dtype, threads) gets its own model, loaded with EncoderOptions::threads = threads.
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -131,7 +132,12 @@ int Main(int argc, char** argv) {
       // the peak layer's oneDNN primitive use the same thread count it is timed with.
       const int previous_threads = omp_get_max_threads();
       omp_set_num_threads(threads);
-      const double peak = MeasurePeakGops(dtype, threads);
+      // Best of three windows: on a shared machine a single 0.3 s window is often preempted,
+      // and the fastest window is the closest to what the cores can do.
+      double peak = 0;
+      for (int attempt = 0; attempt < 3; ++attempt) {
+        peak = std::max(peak, MeasurePeakGops(dtype, threads));
+      }
       omp_set_num_threads(previous_threads);
       fixture.peak_gops[{dtype, threads}] = peak;
       std::cerr << "peak " << kernels::DTypeName(dtype) << " threads=" << threads << ": " << peak
