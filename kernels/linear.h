@@ -16,7 +16,8 @@
 // Ownership: Linear owns copies of the weights and bias; callers keep their buffers.
 // Thread-safety: Forward is const and may be called concurrently from many threads (each call
 // uses its own scratchpad). The OpenMP thread count is the caller's choice (omp_set_num_threads or
-// OMP_NUM_THREADS); kernels never change it.
+// OMP_NUM_THREADS); kernels never change it. oneDNN fixes a matmul's thread team when the
+// primitive is created, so call Create under the same thread count the Forward calls will use.
 #ifndef SLM_KERNELS_LINEAR_H_
 #define SLM_KERNELS_LINEAR_H_
 

@@ -18,14 +18,16 @@ double MeasurePeakGops(kernels::DType dtype, int threads) {
   std::vector<float> weight(n * k), x(m * k), y(m * n);
   for (float& value : weight) value = distribution(generator) * 0.02f;
   for (float& value : x) value = distribution(generator);
+  // oneDNN fixes a primitive's thread team when it is created: set the count first.
+  const int previous_threads = omp_get_max_threads();
+  omp_set_num_threads(threads);
   auto linear =
       kernels::Linear::Create(weight.data(), nullptr, n, k, dtype, kernels::Activation::kNone, m);
   if (!linear.ok()) {
     std::cerr << "MeasurePeakGops: " << linear.status() << "\n";
+    omp_set_num_threads(previous_threads);
     return 0.0;
   }
-  const int previous_threads = omp_get_max_threads();
-  omp_set_num_threads(threads);
   (*linear)->Forward(x.data(), m, y.data()).IgnoreError();  // warm up caches and OpenMP threads
   using Clock = std::chrono::steady_clock;
   const Clock::time_point start = Clock::now();
