@@ -141,6 +141,11 @@ def parse_args(argv):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--ema", type=float, default=0.999,
+                        help="exponential moving average of the weights, used for eval and "
+                             "export (0 disables)")
+    parser.add_argument("--token-dropout", type=float, default=0.0,
+                        help="probability of replacing a training token by [UNK]")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (cores are shared)")
     parser.add_argument("--max-bytes", type=int, default=4 * 1024 * 1024,
@@ -195,26 +200,37 @@ def main(argv=None):
         return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_factor)
+    averaged = bert.BertEncoder(config)  # EMA of the weights: smoother than the last step
+    averaged.load_state_dict(model.state_dict())
+    unknown_id = tokens.index("[UNK]")
     rng = random.Random(args.seed)
     for epoch in range(args.epochs):
         model.train()
         loss_sum, seen = 0.0, 0
         for batch in batches(train, args.batch_size, True, rng):
             ids, mask, targets = to_tensors(batch, pad_id)
+            if args.token_dropout > 0:
+                dropped = (torch.rand(ids.shape) < args.token_dropout) & (mask == 1)
+                dropped[:, 0] = False  # keep [CLS]
+                ids = ids.masked_fill(dropped, unknown_id)
             loss = F.cross_entropy(model(ids, mask), targets)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
+            with torch.no_grad():
+                ema_decay = args.ema if args.ema > 0 else 0.0
+                for kept, current in zip(averaged.parameters(), model.parameters()):
+                    kept.mul_(ema_decay).add_(current, alpha=1 - ema_decay)
             loss_sum += loss.item() * len(batch)
             seen += len(batch)
-        dev_accuracy = accuracy(predict(model, dev, pad_id), dev)
+        dev_accuracy = accuracy(predict(averaged, dev, pad_id), dev)
         print(f"epoch {epoch + 1}/{args.epochs}: train loss {loss_sum / seen:.4f}, "
               f"dev accuracy {dev_accuracy:.4f} ({time.time() - started:.0f} s)", flush=True)
 
+    model = averaged
     model.eval()
-    model.config.dropout = 0.0
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     bert.to_gguf(model, tokens, labels, args.out, name=args.name, embeddings_f16=True)
     size = os.path.getsize(args.out)
