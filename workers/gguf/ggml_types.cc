@@ -43,6 +43,88 @@ uint16_t LoadU16(const uint8_t* p) {
   return v;
 }
 
+// block_q4_0 { ggml_half d; uint8_t qs[16]; }: element j (< 16) is the low nibble of qs[j],
+// element j + 16 the high nibble; x = d * (q - 8).
+void DequantizeQ4_0(const uint8_t* data, int64_t blocks, float* out) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* block = data + b * 18;
+    const float scale = HalfToFloat(LoadU16(block));
+    const uint8_t* qs = block + 2;
+    float* y = out + b * 32;
+    for (int j = 0; j < 16; ++j) {
+      y[j] = scale * static_cast<float>((qs[j] & 0x0f) - 8);
+      y[j + 16] = scale * static_cast<float>((qs[j] >> 4) - 8);
+    }
+  }
+}
+
+// The 6-bit scale and min of Q4_K sub-block j (0..7) from the 12 packed bytes (ggml's
+// get_scale_min_k4): sub-blocks 0-3 keep their low 6 bits in bytes j and j+4; sub-blocks 4-7
+// keep their low 4 bits in byte j+4 and their top 2 bits in the top bits of bytes j-4 and j.
+void Q4KScaleMin(int j, const uint8_t* scales, int* scale, int* min) {
+  if (j < 4) {
+    *scale = scales[j] & 63;
+    *min = scales[j + 4] & 63;
+  } else {
+    *scale = (scales[j + 4] & 0x0f) | ((scales[j - 4] >> 6) << 4);
+    *min = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
+  }
+}
+
+// block_q4_K { ggml_half d; ggml_half dmin; uint8_t scales[12]; uint8_t qs[128]; } (144 bytes,
+// 256 elements in 8 sub-blocks of 32): x = d * scale_j * q - dmin * min_j. Each 32 bytes of qs
+// hold two sub-blocks: 2k in the low nibbles, 2k+1 in the high nibbles.
+void DequantizeQ4_K(const uint8_t* data, int64_t blocks, float* out) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* block = data + b * 144;
+    const float d = HalfToFloat(LoadU16(block));
+    const float dmin = HalfToFloat(LoadU16(block + 2));
+    const uint8_t* scales = block + 4;
+    const uint8_t* qs = block + 16;
+    float* y = out + b * 256;
+    for (int pair = 0; pair < 4; ++pair) {
+      int scale_lo, min_lo, scale_hi, min_hi;
+      Q4KScaleMin(2 * pair, scales, &scale_lo, &min_lo);
+      Q4KScaleMin(2 * pair + 1, scales, &scale_hi, &min_hi);
+      const uint8_t* q = qs + 32 * pair;
+      for (int l = 0; l < 32; ++l) {
+        y[64 * pair + l] = d * scale_lo * (q[l] & 0x0f) - dmin * min_lo;
+        y[64 * pair + 32 + l] = d * scale_hi * (q[l] >> 4) - dmin * min_hi;
+      }
+    }
+  }
+}
+
+// block_q6_K { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; ggml_half d; } (210 bytes,
+// 256 elements in 16 sub-blocks of 16, each with an int8 scale): x = d * scale * (q - 32), q the
+// 6-bit value of 4 low bits from ql and 2 high bits from qh. Per half of 128 elements (ql += 64,
+// qh += 32): element l (< 32) takes ql[l] low, qh[l] bits 0-1; l+32: ql[l+32] low, bits 2-3;
+// l+64: ql[l] high, bits 4-5; l+96: ql[l+32] high, bits 6-7. Element e uses scales[e / 16].
+void DequantizeQ6_K(const uint8_t* data, int64_t blocks, float* out) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* block = data + b * 210;
+    const float d = HalfToFloat(LoadU16(block + 208));
+    const int8_t* scales = reinterpret_cast<const int8_t*>(block + 192);
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = block + 64 * half;
+      const uint8_t* qh = block + 128 + 32 * half;
+      float* y = out + b * 256 + 128 * half;
+      const int8_t* sc = scales + 8 * half;
+      for (int l = 0; l < 32; ++l) {
+        const int q1 = ((ql[l] & 0x0f) | (((qh[l] >> 0) & 3) << 4)) - 32;
+        const int q2 = ((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) - 32;
+        const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+        const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+        const int is = l / 16;
+        y[l] = d * sc[is] * q1;
+        y[l + 32] = d * sc[is + 2] * q2;
+        y[l + 64] = d * sc[is + 4] * q3;
+        y[l + 96] = d * sc[is + 6] * q4;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::string GgmlTypeName(GgmlType type) {
@@ -131,10 +213,19 @@ absl::Status DequantizeToF32(GgmlType type, const uint8_t* data, int64_t element
       }
       return absl::OkStatus();
     }
+    case GgmlType::kQ4_0:
+      DequantizeQ4_0(data, element_count / 32, out);
+      return absl::OkStatus();
+    case GgmlType::kQ4_K:
+      DequantizeQ4_K(data, element_count / 256, out);
+      return absl::OkStatus();
+    case GgmlType::kQ6_K:
+      DequantizeQ6_K(data, element_count / 256, out);
+      return absl::OkStatus();
     default:
-      return absl::UnimplementedError(
-          absl::StrCat("dequantizing ", GgmlTypeName(type),
-                       " to f32 is not implemented (supported: F32, F16, BF16, Q8_0)"));
+      return absl::UnimplementedError(absl::StrCat(
+          "dequantizing ", GgmlTypeName(type),
+          " to f32 is not implemented (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)"));
   }
 }
 

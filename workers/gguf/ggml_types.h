@@ -23,7 +23,7 @@ uint16_t FloatToHalf(float value);
 // Dequantizes `element_count` elements of `type` from `data` into `out`.
 // `element_count` must be a multiple of the type's block size and `data` must hold the
 // corresponding bytes (GgufFile validates both). Unimplemented for types other than F32, F16,
-// BF16 and Q8_0.
+// BF16, Q8_0, Q4_0, Q4_K and Q6_K (block layouts as ggml-common.h / ggml-quants.c).
 absl::Status DequantizeToF32(GgmlType type, const uint8_t* data, int64_t element_count, float* out);
 
 }  // namespace slm::workers

@@ -116,8 +116,9 @@ class GgufFile {
 
   const std::vector<GgufTensor>& tensors() const;
   absl::StatusOr<const GgufTensor*> FindTensor(std::string_view name) const;  // NotFound names it
-  // Dequantizes F32, F16, BF16, Q8_0 (others: Unimplemented naming the type) to f32, checking
-  // the element count against `expected_dims` (ggml order) when given; errors name the tensor.
+  // Dequantizes F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K (others: Unimplemented naming the type)
+  // to f32, checking the element count against `expected_dims` (ggml order) when given; errors
+  // name the tensor.
   // A multi-entry `expected_dims` must equal the tensor's dims (trailing 1s ignored on both
   // sides), so a transposed weight is rejected even though its element count matches.
   absl::StatusOr<std::vector<float>> ReadF32(std::string_view name,
