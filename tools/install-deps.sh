@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev
   python3-grpcio python3-protobuf python3-numpy python3-torch python3-yaml
   curl
+  prometheus yamllint
 )
 
 missing=()
@@ -33,9 +34,13 @@ else
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# npm tools pinned in tools/npm/package-lock.json (buf for proto lint).
+# npm tools pinned in tools/npm/package-lock.json (buf for proto lint; the Grafana SDK,
+# kubernetes-models, kubernetes-types and typescript for monitoring/ and deploy/). npm ci runs
+# again whenever the lock file differs from the one last installed (the stamp).
 npm_dir="$(cd "$(dirname "$0")" && pwd)/npm"
-if [ ! -x "$npm_dir/node_modules/.bin/buf" ]; then
+npm_stamp="$npm_dir/node_modules/.slm-installed-lock.json"
+if [ ! -x "$npm_dir/node_modules/.bin/buf" ] || ! cmp -s "$npm_dir/package-lock.json" "$npm_stamp"; then
   echo "install-deps: npm ci in $npm_dir"
   (cd "$npm_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$npm_dir/package-lock.json" "$npm_stamp"
 fi
