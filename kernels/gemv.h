@@ -23,7 +23,8 @@
 //
 // Kernels are chosen once per process from the CPU (__builtin_cpu_supports): AVX-512 VNNI /
 // AVX512_BF16 when present, otherwise portable C++ that computes the same quantized products
-// (int8 results are identical on every path; bf16 differs only by f32 summation order).
+// (int8: the same exact integer dot products; bf16: the same products, f32 sums in another
+// order).
 //
 // Threading: Multiply splits output blocks across the caller's OpenMP threads
 // (omp_get_max_threads(); kernels never change the thread count). Inside an enclosing parallel

@@ -1,0 +1,93 @@
+// DecoderLinear (PackedMatrix for few rows, kernels::Linear for many) and the scalar references
+// of the GEMV kernels.
+#include <algorithm>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "kernels/gemv.h"
+
+namespace slm::kernels {
+
+DecoderLinear::~DecoderLinear() = default;
+
+absl::StatusOr<std::unique_ptr<DecoderLinear>> DecoderLinear::Create(const float* weight,
+                                                                     const float* bias,
+                                                                     int64_t out, int64_t in,
+                                                                     DType dtype,
+                                                                     int64_t max_rows) {
+  if (max_rows < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("DecoderLinear: max_rows must be positive; got ", max_rows));
+  }
+  std::unique_ptr<DecoderLinear> layer(new DecoderLinear());
+  layer->out_ = out;
+  layer->in_ = in;
+  layer->max_rows_ = max_rows;
+  layer->dtype_ = dtype;
+  if (dtype != DType::kF32) {
+    SLM_ASSIGN_OR_RETURN(layer->packed_, PackedMatrix::Create(weight, out, in, dtype));
+    if (bias != nullptr) layer->bias_.assign(bias, bias + out);
+  }
+  if (dtype == DType::kF32 || max_rows > PackedMatrix::kMaxRows) {
+    SLM_ASSIGN_OR_RETURN(layer->linear_, Linear::Create(weight, bias, out, in, dtype,
+                                                        Activation::kNone, max_rows));
+  }
+  return layer;
+}
+
+absl::Status DecoderLinear::Forward(const float* x, int64_t rows, float* y) const {
+  if (rows < 1 || rows > max_rows_) {
+    return absl::InvalidArgumentError(absl::StrCat("DecoderLinear::Forward: rows must be in [1, ",
+                                                   max_rows_, "]; got ", rows));
+  }
+  if (packed_ != nullptr && rows <= PackedMatrix::kMaxRows) {
+    return packed_->Multiply(x, rows, y, bias_.empty() ? nullptr : bias_.data());
+  }
+  return linear_->Forward(x, rows, y);
+}
+
+int64_t DecoderLinear::PreparedWeightBytes() const {
+  return (packed_ != nullptr ? packed_->PackedBytes() : 0) +
+         (linear_ != nullptr ? linear_->PreparedWeightBytes() : 0);
+}
+
+void ReferenceGemvInt8(const float* x, int64_t rows, const int8_t* q, const float* scales,
+                       int64_t out, int64_t in, float* y) {
+  std::vector<int32_t> xq(static_cast<size_t>(in));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * in;
+    float abs_max = 0.0f;
+    for (int64_t i = 0; i < in; ++i) abs_max = std::max(abs_max, std::fabs(row[i]));
+    const float scale = abs_max > 0.0f ? abs_max / 127.0f : 1.0f;
+    const float inverse = 1.0f / scale;
+    for (int64_t i = 0; i < in; ++i) {
+      const float value = std::min(127.0f, std::max(-127.0f, row[i] * inverse));
+      // Round half away from zero, computed in f32 as the quantizer's contract says.
+      xq[i] = static_cast<int32_t>(std::trunc(value + std::copysign(0.5f, value)));
+    }
+    for (int64_t o = 0; o < out; ++o) {
+      int64_t dot = 0;
+      for (int64_t i = 0; i < in; ++i) dot += int64_t{xq[i]} * q[o * in + i];
+      y[r * out + o] = static_cast<float>(static_cast<double>(dot) * scale * scales[o]);
+    }
+  }
+}
+
+void ReferenceGemvBf16(const float* x, int64_t rows, const uint16_t* weight, int64_t out,
+                       int64_t in, float* y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t o = 0; o < out; ++o) {
+      double sum = 0.0;
+      for (int64_t i = 0; i < in; ++i) {
+        sum += static_cast<double>(Bf16ToFloat(FloatToBf16(x[r * in + i]))) *
+               Bf16ToFloat(weight[o * in + i]);
+      }
+      y[r * out + o] = static_cast<float>(sum);
+    }
+  }
+}
+
+}  // namespace slm::kernels

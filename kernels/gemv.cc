@@ -1,0 +1,321 @@
+#include "kernels/gemv.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/aligned_buffer.h"
+#include "kernels/gemv_kernels.h"
+#include "kernels/vector_math.h"
+
+namespace slm::kernels {
+namespace {
+
+using internal::GemvIsa;
+using internal::kBlockRows;
+
+std::atomic<bool> force_portable{false};
+
+GemvIsa DetectIsa(DType dtype) {
+  if (force_portable.load(std::memory_order_relaxed)) return GemvIsa::kPortable;
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  if (dtype == DType::kInt8 && avx512 && __builtin_cpu_supports("avx512vnni")) {
+    return GemvIsa::kAvx512Vnni;
+  }
+  if (dtype == DType::kBF16 && avx512 && __builtin_cpu_supports("avx512bf16")) {
+    return GemvIsa::kAvx512Bf16;
+  }
+  return GemvIsa::kPortable;
+}
+
+AlignedBuffer& ThreadActivationBuffer() {
+  thread_local AlignedBuffer buffer;
+  return buffer;
+}
+
+int8_t RoundToInt8(float value) {
+  value = std::min(127.0f, std::max(-127.0f, value));
+  return static_cast<int8_t>(static_cast<int32_t>(value + (value >= 0.0f ? 0.5f : -0.5f)));
+}
+
+// Per-row symmetric quantization of activations to u8 (q + 128), padded with 128 (zero) to
+// `padded_in`; scale[r] = max|x_r| / 127, or 1 for an all-zero row.
+SLM_KERNELS_MULTIVERSION
+void QuantizeActivations(const float* x, int64_t rows, int64_t in, int64_t padded_in, uint8_t* xq,
+                         float* scale) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * in;
+    float abs_max = 0.0f;
+    for (int64_t i = 0; i < in; ++i) abs_max = std::max(abs_max, std::fabs(row[i]));
+    const float s = abs_max > 0.0f ? abs_max / 127.0f : 1.0f;
+    scale[r] = s;
+    const float inverse = 1.0f / s;
+    uint8_t* out = xq + r * padded_in;
+    for (int64_t i = 0; i < in; ++i) {
+      float value = std::min(127.0f, std::max(-127.0f, row[i] * inverse));
+      value += value >= 0.0f ? 0.5f : -0.5f;
+      out[i] = static_cast<uint8_t>(static_cast<int32_t>(value) + 128);
+    }
+    for (int64_t i = in; i < padded_in; ++i) out[i] = 128;
+  }
+}
+
+SLM_KERNELS_MULTIVERSION
+void ActivationsToBf16(const float* x, int64_t rows, int64_t in, int64_t padded_in,
+                       uint16_t* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < in; ++i) out[r * padded_in + i] = FloatToBf16(x[r * in + i]);
+    for (int64_t i = in; i < padded_in; ++i) out[r * padded_in + i] = 0;
+  }
+}
+
+SLM_KERNELS_MULTIVERSION
+void F32Blocks(const float* w, const float* x, int64_t rows, int64_t in, int64_t out,
+               int64_t first, int64_t last, const float* bias, float* y) {
+  for (int64_t o = first; o < last; ++o) {
+    const float* wo = w + o * in;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = x + r * in;
+      float sum = 0.0f;
+      for (int64_t i = 0; i < in; ++i) sum += wo[i] * xr[i];
+      y[r * out + o] = sum + (bias != nullptr ? bias[o] : 0.0f);
+    }
+  }
+}
+
+absl::Status CheckSizes(int64_t out, int64_t in) {
+  if (out <= 0 || in <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PackedMatrix: out and in must be positive; got out=", out, " in=", in));
+  }
+  if (in > (int64_t{1} << 24) || out > (int64_t{1} << 28)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PackedMatrix: in must be <= 2^24 (int32 accumulation) and out <= 2^28; got "
+                     "out=", out, " in=", in));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+uint16_t FloatToBf16(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);
+  bits += 0x7FFFu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+float Bf16ToFloat(uint16_t bits) {
+  const uint32_t wide = static_cast<uint32_t>(bits) << 16;
+  float value;
+  std::memcpy(&value, &wide, sizeof(value));
+  return value;
+}
+
+void QuantizeRowsInt8(const float* weight, int64_t out, int64_t in, int8_t* q, float* scales) {
+  for (int64_t o = 0; o < out; ++o) {
+    const float* row = weight + o * in;
+    float abs_max = 0.0f;
+    for (int64_t i = 0; i < in; ++i) abs_max = std::max(abs_max, std::fabs(row[i]));
+    const float scale = abs_max > 0.0f ? abs_max / 127.0f : 1.0f;
+    scales[o] = scale;
+    const float inverse = 1.0f / scale;
+    for (int64_t i = 0; i < in; ++i) q[o * in + i] = RoundToInt8(row[i] * inverse);
+  }
+}
+
+struct PackedMatrix::Storage {
+  GemvIsa isa = GemvIsa::kPortable;
+  internal::PackedLayout layout;
+  std::unique_ptr<char, internal::FreeDeleter> packed;  // int8 or bf16 blocks
+  std::vector<float> scales;                            // int8: [blocks * 16], zero padded
+  std::vector<int32_t> sums;                            // int8: sum_i q[o, i]
+  std::vector<float> weight;                            // f32: [out, in]
+};
+
+PackedMatrix::PackedMatrix(int64_t out, int64_t in, DType dtype, std::unique_ptr<Storage> storage)
+    : out_(out), in_(in), dtype_(dtype), storage_(std::move(storage)) {}
+PackedMatrix::~PackedMatrix() = default;
+
+absl::StatusOr<std::unique_ptr<PackedMatrix>> PackedMatrix::Create(const float* weight,
+                                                                   int64_t out, int64_t in,
+                                                                   DType dtype) {
+  if (absl::Status status = CheckSizes(out, in); !status.ok()) return status;
+  if (weight == nullptr) return absl::InvalidArgumentError("PackedMatrix: weight is null");
+  for (int64_t i = 0; i < out * in; ++i) {
+    if (!std::isfinite(weight[i])) {
+      return absl::InvalidArgumentError(absl::StrCat("PackedMatrix: weight[", i / in, ", ",
+                                                     i % in, "] is not finite"));
+    }
+  }
+  switch (dtype) {
+    case DType::kInt8: {
+      // (new[] rather than std::vector<int8_t>: GCC 12 misreports a zero-size write there.)
+      std::unique_ptr<int8_t[]> q(new int8_t[static_cast<size_t>(out * in)]);
+      std::vector<float> scales(static_cast<size_t>(out));
+      QuantizeRowsInt8(weight, out, in, q.get(), scales.data());
+      return CreateFromInt8(q.get(), scales.data(), out, in);
+    }
+    case DType::kBF16: {
+      std::vector<uint16_t> bf16(static_cast<size_t>(out * in));
+      for (int64_t i = 0; i < out * in; ++i) bf16[i] = FloatToBf16(weight[i]);
+      return CreateFromBf16(bf16.data(), out, in);
+    }
+    case DType::kF32: {
+      auto storage = std::make_unique<Storage>();
+      storage->weight.assign(weight, weight + out * in);
+      return std::unique_ptr<PackedMatrix>(
+          new PackedMatrix(out, in, DType::kF32, std::move(storage)));
+    }
+  }
+  return absl::InvalidArgumentError("PackedMatrix: unknown dtype");
+}
+
+absl::StatusOr<std::unique_ptr<PackedMatrix>> PackedMatrix::CreateFromInt8(const int8_t* q,
+                                                                           const float* scales,
+                                                                           int64_t out,
+                                                                           int64_t in) {
+  if (absl::Status status = CheckSizes(out, in); !status.ok()) return status;
+  if (q == nullptr || scales == nullptr) {
+    return absl::InvalidArgumentError("PackedMatrix: int8 weights or scales are null");
+  }
+  for (int64_t i = 0; i < out * in; ++i) {
+    if (q[i] == -128) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "PackedMatrix: int8 weight[", i / in, ", ", i % in, "] is -128; expected [-127, 127]"));
+    }
+  }
+  for (int64_t o = 0; o < out; ++o) {
+    if (!std::isfinite(scales[o])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("PackedMatrix: scales[", o, "] is not finite"));
+    }
+  }
+  auto storage = std::make_unique<Storage>();
+  storage->isa = DetectIsa(DType::kInt8);
+  storage->layout = internal::MakeLayout(out, in, /*k_group=*/4);
+  const internal::PackedLayout& layout = storage->layout;
+  storage->packed = internal::AllocateAligned(layout.PackedBytes(1));
+  internal::PackInt8(q, out, in, layout, reinterpret_cast<int8_t*>(storage->packed.get()));
+  storage->scales.assign(static_cast<size_t>(layout.padded_out), 0.0f);
+  storage->sums.assign(static_cast<size_t>(layout.padded_out), 0);
+  for (int64_t o = 0; o < out; ++o) {
+    storage->scales[o] = scales[o];
+    int32_t sum = 0;
+    for (int64_t i = 0; i < in; ++i) sum += q[o * in + i];
+    storage->sums[o] = sum;
+  }
+  return std::unique_ptr<PackedMatrix>(new PackedMatrix(out, in, DType::kInt8, std::move(storage)));
+}
+
+absl::StatusOr<std::unique_ptr<PackedMatrix>> PackedMatrix::CreateFromBf16(const uint16_t* weight,
+                                                                           int64_t out,
+                                                                           int64_t in) {
+  if (absl::Status status = CheckSizes(out, in); !status.ok()) return status;
+  if (weight == nullptr) return absl::InvalidArgumentError("PackedMatrix: bf16 weight is null");
+  for (int64_t i = 0; i < out * in; ++i) {
+    if ((weight[i] & 0x7F80u) == 0x7F80u) {
+      return absl::InvalidArgumentError(absl::StrCat("PackedMatrix: bf16 weight[", i / in, ", ",
+                                                     i % in, "] is not finite"));
+    }
+  }
+  auto storage = std::make_unique<Storage>();
+  storage->isa = DetectIsa(DType::kBF16);
+  storage->layout = internal::MakeLayout(out, in, /*k_group=*/2);
+  const internal::PackedLayout& layout = storage->layout;
+  storage->packed = internal::AllocateAligned(layout.PackedBytes(2));
+  internal::PackBf16(weight, out, in, layout, reinterpret_cast<uint16_t*>(storage->packed.get()));
+  return std::unique_ptr<PackedMatrix>(new PackedMatrix(out, in, DType::kBF16, std::move(storage)));
+}
+
+absl::Status PackedMatrix::Multiply(const float* x, int64_t rows, float* y,
+                                    const float* bias) const {
+  if (rows < 1 || rows > kMaxRows) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PackedMatrix::Multiply: rows must be in [1, ", kMaxRows, "]; got ", rows));
+  }
+  if (x == nullptr || y == nullptr) {
+    return absl::InvalidArgumentError("PackedMatrix::Multiply: x or y is null");
+  }
+  const Storage& s = *storage_;
+  const internal::PackedLayout& layout = s.layout;
+  internal::GemvArgs args;
+  args.layout = &layout;
+  args.rows = rows;
+  args.out = out_;
+  args.bias = bias;
+  args.y = y;
+  float activation_scales[kMaxRows];
+  if (dtype_ == DType::kInt8) {
+    auto* xq = static_cast<uint8_t*>(ThreadActivationBuffer().Get(
+        static_cast<size_t>(rows * layout.padded_in)));
+    QuantizeActivations(x, rows, in_, layout.padded_in, xq, activation_scales);
+    args.activations = xq;
+    args.activation_scales = activation_scales;
+    args.weights = s.packed.get();
+    args.weight_scales = s.scales.data();
+    args.weight_sums = s.sums.data();
+  } else if (dtype_ == DType::kBF16) {
+    auto* xb = static_cast<uint16_t*>(ThreadActivationBuffer().Get(
+        static_cast<size_t>(rows * layout.padded_in) * sizeof(uint16_t)));
+    ActivationsToBf16(x, rows, in_, layout.padded_in, xb);
+    args.activations = xb;
+    args.weights = s.packed.get();
+  }
+
+  const int64_t units = dtype_ == DType::kF32 ? out_ : layout.blocks;
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  auto run = [&](int64_t first, int64_t last) {
+    if (first >= last) return;
+    if (dtype_ == DType::kF32) {
+      F32Blocks(s.weight.data(), x, rows, in_, out_, first, last, bias, y);
+    } else {
+      internal::RunGemvBlocks(s.isa, dtype_, args, first, last);
+    }
+  };
+  if (threads <= 1 || units < 2) {
+    run(0, units);
+  } else {
+#pragma omp parallel num_threads(static_cast<int>(std::min<int64_t>(threads, units)))
+    {
+      const int64_t team = omp_get_num_threads();
+      const int64_t id = omp_get_thread_num();
+      run(units * id / team, units * (id + 1) / team);
+    }
+  }
+  return absl::OkStatus();
+}
+
+int64_t PackedMatrix::PackedBytes() const {
+  const Storage& s = *storage_;
+  switch (dtype_) {
+    case DType::kInt8:
+      return s.layout.PackedBytes(1) + s.layout.padded_out * 8;
+    case DType::kBF16:
+      return s.layout.PackedBytes(2);
+    case DType::kF32:
+      return out_ * in_ * 4;
+  }
+  return 0;
+}
+
+std::string PackedMatrix::KernelName() const {
+  if (dtype_ == DType::kF32) return "f32_loop";
+  return std::string(internal::GemvIsaName(storage_->isa));
+}
+
+namespace internal {
+void ForcePortableGemvForTesting(bool portable) { force_portable.store(portable); }
+}  // namespace internal
+
+}  // namespace slm::kernels

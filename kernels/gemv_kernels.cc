@@ -1,0 +1,282 @@
+#include "kernels/gemv_kernels.h"
+
+// GCC 12's AVX-512 intrinsics initialize their "undefined" operands as `__m512 __Y = __Y;`,
+// which -Wmaybe-uninitialized reports once inlined (a known false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/vector_math.h"
+
+namespace slm::kernels::internal {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512 kernels. M activation rows, U groups unrolled (independent accumulators hide the
+// latency of the multiply-add chains). Per 64-byte weight vector: one load, M broadcasts, M
+// multiply-adds.
+
+#define SLM_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define SLM_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+// Bytes ahead of the current weight vector to prefetch (the hardware streamer alone leaves
+// some bandwidth unused on a single core).
+constexpr int64_t kPrefetchBytes = 1024;
+
+template <int M, int U>
+SLM_VNNI_TARGET void Int8Vnni(const GemvArgs& a, int64_t first, int64_t last) {
+  const int64_t groups = a.layout->groups;
+  const int64_t padded_in = a.layout->padded_in;
+  const auto* xq = static_cast<const uint8_t*>(a.activations);
+  const int32_t* x32[M];
+  for (int m = 0; m < M; ++m) x32[m] = reinterpret_cast<const int32_t*>(xq + m * padded_in);
+  const auto* weights = static_cast<const int8_t*>(a.weights);
+  for (int64_t b = first; b < last; ++b) {
+    const int8_t* w = weights + b * groups * 64;
+    __m512i acc[M][U];
+#pragma GCC unroll 8
+    for (int m = 0; m < M; ++m) {
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) acc[m][u] = _mm512_setzero_si512();
+    }
+    int64_t g = 0;
+    for (; g + U <= groups; g += U) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + g * 64 + kPrefetchBytes), _MM_HINT_T0);
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) {
+        const __m512i wv = _mm512_load_si512(w + (g + u) * 64);
+#pragma GCC unroll 8
+        for (int m = 0; m < M; ++m) {
+          acc[m][u] = _mm512_dpbusd_epi32(acc[m][u], _mm512_set1_epi32(x32[m][g + u]), wv);
+        }
+      }
+    }
+    for (; g < groups; ++g) {
+      const __m512i wv = _mm512_load_si512(w + g * 64);
+#pragma GCC unroll 8
+      for (int m = 0; m < M; ++m) {
+        acc[m][0] = _mm512_dpbusd_epi32(acc[m][0], _mm512_set1_epi32(x32[m][g]), wv);
+      }
+    }
+    const int64_t column = b * kBlockRows;
+    const __mmask16 mask = a.out - column >= kBlockRows
+                               ? static_cast<__mmask16>(0xFFFF)
+                               : static_cast<__mmask16>((1u << (a.out - column)) - 1u);
+    // The +128 offset of the activations added 128 * sum_i q[o, i] to each dot product.
+    const __m512i offset = _mm512_slli_epi32(_mm512_loadu_si512(a.weight_sums + column), 7);
+    const __m512 weight_scale = _mm512_loadu_ps(a.weight_scales + column);
+    const __m512 bias = a.bias != nullptr ? _mm512_maskz_loadu_ps(mask, a.bias + column)
+                                          : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int m = 0; m < M; ++m) {
+      __m512i sum = acc[m][0];
+#pragma GCC unroll 4
+      for (int u = 1; u < U; ++u) sum = _mm512_add_epi32(sum, acc[m][u]);
+      sum = _mm512_sub_epi32(sum, offset);
+      const __m512 scale = _mm512_mul_ps(weight_scale, _mm512_set1_ps(a.activation_scales[m]));
+      const __m512 result = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, bias);
+      _mm512_mask_storeu_ps(a.y + m * a.out + column, mask, result);
+    }
+  }
+}
+
+template <int M, int U>
+SLM_BF16_TARGET void Bf16Avx512(const GemvArgs& a, int64_t first, int64_t last) {
+  const int64_t groups = a.layout->groups;
+  const int64_t padded_in = a.layout->padded_in;
+  const auto* xb = static_cast<const uint16_t*>(a.activations);
+  const int32_t* x32[M];
+  for (int m = 0; m < M; ++m) x32[m] = reinterpret_cast<const int32_t*>(xb + m * padded_in);
+  const auto* weights = static_cast<const uint16_t*>(a.weights);
+  for (int64_t b = first; b < last; ++b) {
+    const uint16_t* w = weights + b * groups * 32;
+    __m512 acc[M][U];
+#pragma GCC unroll 8
+    for (int m = 0; m < M; ++m) {
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) acc[m][u] = _mm512_setzero_ps();
+    }
+    int64_t g = 0;
+    for (; g + U <= groups; g += U) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + g * 32) + kPrefetchBytes, _MM_HINT_T0);
+#pragma GCC unroll 4
+      for (int u = 0; u < U; ++u) {
+        const __m512bh wv = (__m512bh)_mm512_load_si512(w + (g + u) * 32);
+#pragma GCC unroll 8
+        for (int m = 0; m < M; ++m) {
+          acc[m][u] =
+              _mm512_dpbf16_ps(acc[m][u], wv, (__m512bh)_mm512_set1_epi32(x32[m][g + u]));
+        }
+      }
+    }
+    for (; g < groups; ++g) {
+      const __m512bh wv = (__m512bh)_mm512_load_si512(w + g * 32);
+#pragma GCC unroll 8
+      for (int m = 0; m < M; ++m) {
+        acc[m][0] = _mm512_dpbf16_ps(acc[m][0], wv, (__m512bh)_mm512_set1_epi32(x32[m][g]));
+      }
+    }
+    const int64_t column = b * kBlockRows;
+    const __mmask16 mask = a.out - column >= kBlockRows
+                               ? static_cast<__mmask16>(0xFFFF)
+                               : static_cast<__mmask16>((1u << (a.out - column)) - 1u);
+    const __m512 bias = a.bias != nullptr ? _mm512_maskz_loadu_ps(mask, a.bias + column)
+                                          : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int m = 0; m < M; ++m) {
+      __m512 sum = acc[m][0];
+#pragma GCC unroll 4
+      for (int u = 1; u < U; ++u) sum = _mm512_add_ps(sum, acc[m][u]);
+      _mm512_mask_storeu_ps(a.y + m * a.out + column, mask, _mm512_add_ps(sum, bias));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Portable kernels over the same layout and the same integer / bf16 products.
+
+SLM_KERNELS_MULTIVERSION
+void Int8Portable(const GemvArgs& a, int64_t first, int64_t last) {
+  const int64_t groups = a.layout->groups;
+  const int64_t padded_in = a.layout->padded_in;
+  const auto* xq = static_cast<const uint8_t*>(a.activations);
+  const auto* weights = static_cast<const int8_t*>(a.weights);
+  for (int64_t b = first; b < last; ++b) {
+    const int8_t* w = weights + b * groups * 64;
+    const int64_t column = b * kBlockRows;
+    for (int64_t m = 0; m < a.rows; ++m) {
+      int32_t acc[kBlockRows] = {};
+      const uint8_t* x = xq + m * padded_in;
+      for (int64_t g = 0; g < groups; ++g) {
+        const int8_t* wg = w + g * 64;
+        for (int r = 0; r < kBlockRows; ++r) {
+          int32_t dot = 0;
+          for (int j = 0; j < 4; ++j) dot += int32_t{x[g * 4 + j]} * int32_t{wg[r * 4 + j]};
+          acc[r] += dot;
+        }
+      }
+      for (int r = 0; r < kBlockRows && column + r < a.out; ++r) {
+        const int32_t sum = acc[r] - 128 * a.weight_sums[column + r];
+        const float scale = a.weight_scales[column + r] * a.activation_scales[m];
+        const float bias = a.bias != nullptr ? a.bias[column + r] : 0.0f;
+        a.y[m * a.out + column + r] = static_cast<float>(sum) * scale + bias;
+      }
+    }
+  }
+}
+
+SLM_KERNELS_MULTIVERSION
+void Bf16Portable(const GemvArgs& a, int64_t first, int64_t last) {
+  const int64_t groups = a.layout->groups;
+  const int64_t padded_in = a.layout->padded_in;
+  const auto* xb = static_cast<const uint16_t*>(a.activations);
+  const auto* weights = static_cast<const uint16_t*>(a.weights);
+  auto to_float = [](uint16_t bits) {
+    const uint32_t wide = static_cast<uint32_t>(bits) << 16;
+    float value;
+    std::memcpy(&value, &wide, sizeof(value));
+    return value;
+  };
+  for (int64_t b = first; b < last; ++b) {
+    const uint16_t* w = weights + b * groups * 32;
+    const int64_t column = b * kBlockRows;
+    for (int64_t m = 0; m < a.rows; ++m) {
+      float acc[kBlockRows] = {};
+      const uint16_t* x = xb + m * padded_in;
+      for (int64_t g = 0; g < groups; ++g) {
+        const float x0 = to_float(x[g * 2]), x1 = to_float(x[g * 2 + 1]);
+        const uint16_t* wg = w + g * 32;
+        for (int r = 0; r < kBlockRows; ++r) {
+          acc[r] += to_float(wg[r * 2]) * x0 + to_float(wg[r * 2 + 1]) * x1;
+        }
+      }
+      for (int r = 0; r < kBlockRows && column + r < a.out; ++r) {
+        a.y[m * a.out + column + r] = acc[r] + (a.bias != nullptr ? a.bias[column + r] : 0.0f);
+      }
+    }
+  }
+}
+
+using BlockKernel = void (*)(const GemvArgs&, int64_t, int64_t);
+
+constexpr BlockKernel kVnniKernels[8] = {
+    Int8Vnni<1, 4>, Int8Vnni<2, 4>, Int8Vnni<3, 2>, Int8Vnni<4, 2>,
+    Int8Vnni<5, 1>, Int8Vnni<6, 1>, Int8Vnni<7, 1>, Int8Vnni<8, 1>,
+};
+constexpr BlockKernel kBf16Kernels[8] = {
+    Bf16Avx512<1, 4>, Bf16Avx512<2, 4>, Bf16Avx512<3, 2>, Bf16Avx512<4, 2>,
+    Bf16Avx512<5, 1>, Bf16Avx512<6, 1>, Bf16Avx512<7, 1>, Bf16Avx512<8, 1>,
+};
+
+}  // namespace
+
+std::string_view GemvIsaName(GemvIsa isa) {
+  switch (isa) {
+    case GemvIsa::kPortable:
+      return "portable";
+    case GemvIsa::kAvx512Vnni:
+      return "avx512_vnni";
+    case GemvIsa::kAvx512Bf16:
+      return "avx512_bf16";
+  }
+  return "unknown";
+}
+
+PackedLayout MakeLayout(int64_t out, int64_t in, int64_t k_group) {
+  PackedLayout layout;
+  layout.out = out;
+  layout.in = in;
+  layout.k_group = k_group;
+  layout.blocks = (out + kBlockRows - 1) / kBlockRows;
+  layout.padded_out = layout.blocks * kBlockRows;
+  layout.groups = (in + k_group - 1) / k_group;
+  layout.padded_in = layout.groups * k_group;
+  return layout;
+}
+
+std::unique_ptr<char, FreeDeleter> AllocateAligned(int64_t bytes) {
+  const size_t rounded = static_cast<size_t>((std::max<int64_t>(bytes, 1) + 63) / 64 * 64);
+  std::unique_ptr<char, FreeDeleter> memory(static_cast<char*>(std::aligned_alloc(64, rounded)));
+  std::memset(memory.get(), 0, rounded);
+  return memory;
+}
+
+void PackInt8(const int8_t* q, int64_t out, int64_t in, const PackedLayout& layout,
+              int8_t* packed) {
+  for (int64_t o = 0; o < out; ++o) {
+    const int64_t b = o / kBlockRows, r = o % kBlockRows;
+    int8_t* block = packed + b * layout.groups * 64;
+    for (int64_t i = 0; i < in; ++i) block[(i / 4) * 64 + r * 4 + i % 4] = q[o * in + i];
+  }
+}
+
+void PackBf16(const uint16_t* weight, int64_t out, int64_t in, const PackedLayout& layout,
+              uint16_t* packed) {
+  for (int64_t o = 0; o < out; ++o) {
+    const int64_t b = o / kBlockRows, r = o % kBlockRows;
+    uint16_t* block = packed + b * layout.groups * 32;
+    for (int64_t i = 0; i < in; ++i) block[(i / 2) * 32 + r * 2 + i % 2] = weight[o * in + i];
+  }
+}
+
+void RunGemvBlocks(GemvIsa isa, DType dtype, const GemvArgs& args, int64_t first, int64_t last) {
+  const int index = static_cast<int>(args.rows) - 1;
+  if (dtype == DType::kInt8) {
+    if (isa == GemvIsa::kAvx512Vnni) {
+      kVnniKernels[index](args, first, last);
+    } else {
+      Int8Portable(args, first, last);
+    }
+  } else {
+    if (isa == GemvIsa::kAvx512Bf16) {
+      kBf16Kernels[index](args, first, last);
+    } else {
+      Bf16Portable(args, first, last);
+    }
+  }
+}
+
+}  // namespace slm::kernels::internal

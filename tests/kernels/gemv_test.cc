@@ -1,0 +1,297 @@
+// PackedMatrix / DecoderLinear against scalar references over many shapes, row counts, thread
+// counts, and both the AVX-512 and portable kernels.
+//
+// Tolerances, per output element (x: activation row, w: weight row, s_x = max|x|/127 per row,
+// s_w = max|w|/127 per output channel):
+//   int8 vs ReferenceGemvInt8 (same quantization, exact integer dot product in int64):
+//        |err| <= 1e-6 * (L1 + |b|) with L1 = sum_i (|x_i| + s_x) * |w_i|: the only differences are
+//        the int32 -> f32 conversion and the f32 scale product (a few units of 2^-24).
+//   int8 vs the f32 product (ReferenceLinear): RMS(err) <= 3e-2 * RMS(output), as in
+//        linear_test.cc (rounding errors uniform with variance s^2/12 for x and w).
+//   bf16 vs ReferenceGemvBf16 (same bf16 rounding of x and w, double accumulation):
+//        |err| <= 1e-5 * L1 + 1e-6, f32 accumulation of exact bf16 products.
+//   f32 vs ReferenceLinear: |err| <= 1e-5 * L1 + 1e-6.
+#include "kernels/gemv.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kernels/gemv_kernels.h"
+
+namespace slm::kernels {
+namespace {
+
+std::vector<float> RandomUniform(size_t count, float low, float high, uint32_t seed) {
+  std::mt19937 generator(seed);
+  std::uniform_real_distribution<float> distribution(low, high);
+  std::vector<float> values(count);
+  for (float& value : values) value = distribution(generator);
+  return values;
+}
+
+struct Shape {
+  int64_t out, in;
+};
+
+const Shape kShapes[] = {{1, 1},   {1, 5},    {16, 4},   {17, 3},    {7, 64},  {33, 127},
+                         {64, 96}, {100, 33}, {257, 65}, {48, 1024}, {130, 896}};
+
+// Runs `body` once with the AVX-512 kernels (where the CPU has them) and once with the portable
+// ones, each with 1 and 2 OpenMP threads.
+template <typename Body>
+void ForEachKernelAndThreads(Body body) {
+  const int saved = omp_get_max_threads();
+  for (bool portable : {false, true}) {
+    internal::ForcePortableGemvForTesting(portable);
+    for (int threads : {1, 2}) {
+      omp_set_num_threads(threads);
+      body(portable, threads);
+    }
+  }
+  internal::ForcePortableGemvForTesting(false);
+  omp_set_num_threads(saved);
+}
+
+TEST(GemvTest, Int8MatchesQuantizedReference) {
+  ForEachKernelAndThreads([](bool portable, int threads) {
+    uint32_t seed = 1;
+    for (const Shape& shape : kShapes) {
+      for (int64_t rows = 1; rows <= PackedMatrix::kMaxRows; ++rows) {
+        for (bool with_bias : {false, true}) {
+          SCOPED_TRACE(testing::Message() << "out=" << shape.out << " in=" << shape.in
+                                          << " rows=" << rows << " bias=" << with_bias
+                                          << " portable=" << portable << " threads=" << threads);
+          const auto w = RandomUniform(shape.out * shape.in, -1.0f, 1.0f, seed++);
+          const auto x = RandomUniform(rows * shape.in, -3.0f, 3.0f, seed++);
+          const auto bias = RandomUniform(shape.out, -2.0f, 2.0f, seed++);
+          auto matrix = PackedMatrix::Create(w.data(), shape.out, shape.in, DType::kInt8);
+          ASSERT_TRUE(matrix.ok()) << matrix.status();
+          if (portable || !__builtin_cpu_supports("avx512vnni")) {
+            EXPECT_EQ((*matrix)->KernelName(), "portable");
+          } else {
+            EXPECT_EQ((*matrix)->KernelName(), "avx512_vnni");
+          }
+          std::vector<float> y(rows * shape.out, NAN);
+          ASSERT_TRUE((*matrix)->Multiply(x.data(), rows, y.data(),
+                                          with_bias ? bias.data() : nullptr).ok());
+          std::vector<int8_t> q(w.size());
+          std::vector<float> scales(shape.out);
+          QuantizeRowsInt8(w.data(), shape.out, shape.in, q.data(), scales.data());
+          std::vector<float> expected(y.size());
+          ReferenceGemvInt8(x.data(), rows, q.data(), scales.data(), shape.out, shape.in,
+                            expected.data());
+          int violations = 0;
+          for (int64_t r = 0; r < rows; ++r) {
+            float abs_max = 0.0f;
+            for (int64_t i = 0; i < shape.in; ++i) {
+              abs_max = std::max(abs_max, std::fabs(x[r * shape.in + i]));
+            }
+            const double sx = abs_max / 127.0;
+            for (int64_t o = 0; o < shape.out; ++o) {
+              double l1 = 0.0;
+              for (int64_t i = 0; i < shape.in; ++i) {
+                l1 += (std::fabs(x[r * shape.in + i]) + sx) * std::fabs(w[o * shape.in + i]);
+              }
+              const double b = with_bias ? bias[o] : 0.0;
+              const double err = std::fabs(y[r * shape.out + o] - (expected[r * shape.out + o] + b));
+              if (!(err <= 1e-6 * (l1 + std::fabs(b)))) ++violations;
+            }
+          }
+          EXPECT_EQ(violations, 0);
+        }
+      }
+    }
+  });
+}
+
+TEST(GemvTest, Int8IsCloseToFloatProduct) {
+  const int64_t out = 300, in = 896;
+  const auto w = RandomUniform(out * in, -0.1f, 0.1f, 7);
+  const auto x = RandomUniform(4 * in, -2.0f, 2.0f, 8);
+  auto matrix = PackedMatrix::Create(w.data(), out, in, DType::kInt8);
+  ASSERT_TRUE(matrix.ok());
+  std::vector<float> y(4 * out), expected(4 * out);
+  ASSERT_TRUE((*matrix)->Multiply(x.data(), 4, y.data()).ok());
+  ReferenceLinear(x.data(), 4, w.data(), nullptr, out, in, Activation::kNone, expected.data());
+  double error = 0.0, norm = 0.0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    error += (y[i] - expected[i]) * (y[i] - expected[i]);
+    norm += expected[i] * expected[i];
+  }
+  EXPECT_LE(std::sqrt(error), 3e-2 * std::sqrt(norm));
+  EXPECT_GT(norm, 0.0);
+}
+
+TEST(GemvTest, Bf16MatchesRoundedReference) {
+  ForEachKernelAndThreads([](bool portable, int threads) {
+    uint32_t seed = 100;
+    for (const Shape& shape : kShapes) {
+      for (int64_t rows = 1; rows <= PackedMatrix::kMaxRows; ++rows) {
+        SCOPED_TRACE(testing::Message() << "out=" << shape.out << " in=" << shape.in
+                                        << " rows=" << rows << " portable=" << portable
+                                        << " threads=" << threads);
+        const auto w = RandomUniform(shape.out * shape.in, -1.0f, 1.0f, seed++);
+        const auto x = RandomUniform(rows * shape.in, -3.0f, 3.0f, seed++);
+        auto matrix = PackedMatrix::Create(w.data(), shape.out, shape.in, DType::kBF16);
+        ASSERT_TRUE(matrix.ok()) << matrix.status();
+        if (portable || !__builtin_cpu_supports("avx512bf16")) {
+          EXPECT_EQ((*matrix)->KernelName(), "portable");
+        } else {
+          EXPECT_EQ((*matrix)->KernelName(), "avx512_bf16");
+        }
+        std::vector<float> y(rows * shape.out, NAN), expected(y.size());
+        ASSERT_TRUE((*matrix)->Multiply(x.data(), rows, y.data()).ok());
+        std::vector<uint16_t> wb(w.size());
+        for (size_t i = 0; i < w.size(); ++i) wb[i] = FloatToBf16(w[i]);
+        ReferenceGemvBf16(x.data(), rows, wb.data(), shape.out, shape.in, expected.data());
+        int violations = 0;
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t o = 0; o < shape.out; ++o) {
+            double l1 = 0.0;
+            for (int64_t i = 0; i < shape.in; ++i) {
+              l1 += std::fabs(x[r * shape.in + i] * w[o * shape.in + i]);
+            }
+            const double err = std::fabs(y[r * shape.out + o] - expected[r * shape.out + o]);
+            if (!(err <= 1e-5 * l1 + 1e-6)) ++violations;
+          }
+        }
+        EXPECT_EQ(violations, 0);
+      }
+    }
+  });
+}
+
+TEST(GemvTest, F32MatchesReferenceLinear) {
+  const int64_t out = 37, in = 100;
+  const auto w = RandomUniform(out * in, -1.0f, 1.0f, 3);
+  const auto x = RandomUniform(3 * in, -1.0f, 1.0f, 4);
+  const auto bias = RandomUniform(out, -1.0f, 1.0f, 5);
+  auto matrix = PackedMatrix::Create(w.data(), out, in, DType::kF32);
+  ASSERT_TRUE(matrix.ok());
+  std::vector<float> y(3 * out), expected(3 * out);
+  ASSERT_TRUE((*matrix)->Multiply(x.data(), 3, y.data(), bias.data()).ok());
+  ReferenceLinear(x.data(), 3, w.data(), bias.data(), out, in, Activation::kNone,
+                  expected.data());
+  for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], expected[i], 1e-5 * in);
+}
+
+TEST(GemvTest, CreateFromInt8AndBf16MatchFloatPath) {
+  const int64_t out = 50, in = 70;
+  const auto w = RandomUniform(out * in, -1.0f, 1.0f, 11);
+  const auto x = RandomUniform(2 * in, -1.0f, 1.0f, 12);
+  std::vector<int8_t> q(w.size());
+  std::vector<float> scales(out);
+  QuantizeRowsInt8(w.data(), out, in, q.data(), scales.data());
+  std::vector<uint16_t> wb(w.size());
+  for (size_t i = 0; i < w.size(); ++i) wb[i] = FloatToBf16(w[i]);
+  auto from_float8 = PackedMatrix::Create(w.data(), out, in, DType::kInt8);
+  auto from_int8 = PackedMatrix::CreateFromInt8(q.data(), scales.data(), out, in);
+  auto from_float16 = PackedMatrix::Create(w.data(), out, in, DType::kBF16);
+  auto from_bf16 = PackedMatrix::CreateFromBf16(wb.data(), out, in);
+  ASSERT_TRUE(from_float8.ok() && from_int8.ok() && from_float16.ok() && from_bf16.ok());
+  std::vector<float> a(2 * out), b(2 * out), c(2 * out), d(2 * out);
+  ASSERT_TRUE((*from_float8)->Multiply(x.data(), 2, a.data()).ok());
+  ASSERT_TRUE((*from_int8)->Multiply(x.data(), 2, b.data()).ok());
+  ASSERT_TRUE((*from_float16)->Multiply(x.data(), 2, c.data()).ok());
+  ASSERT_TRUE((*from_bf16)->Multiply(x.data(), 2, d.data()).ok());
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(c, d);
+  EXPECT_EQ((*from_int8)->PackedBytes(), 4 * 18 * 64 + 64 * 8);  // 4 blocks x 18 groups
+}
+
+TEST(GemvTest, ConcurrentCallsAgree) {
+  const int64_t out = 200, in = 300;
+  const auto w = RandomUniform(out * in, -1.0f, 1.0f, 21);
+  const auto x = RandomUniform(in, -1.0f, 1.0f, 22);
+  auto matrix = PackedMatrix::Create(w.data(), out, in, DType::kInt8);
+  ASSERT_TRUE(matrix.ok());
+  std::vector<float> expected(out);
+  ASSERT_TRUE((*matrix)->Multiply(x.data(), 1, expected.data()).ok());
+  std::vector<std::vector<float>> results(4, std::vector<float>(out));
+  std::vector<std::thread> threads;
+  for (auto& result : results) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) ASSERT_TRUE((*matrix)->Multiply(x.data(), 1, result.data()).ok());
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const auto& result : results) EXPECT_EQ(result, expected);
+}
+
+TEST(GemvTest, RejectsBadInput) {
+  const std::vector<float> w(12, 1.0f);
+  EXPECT_EQ(PackedMatrix::Create(nullptr, 3, 4, DType::kInt8).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PackedMatrix::Create(w.data(), 0, 4, DType::kInt8).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PackedMatrix::Create(w.data(), 3, -1, DType::kBF16).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  std::vector<float> bad = w;
+  bad[5] = NAN;
+  auto status = PackedMatrix::Create(bad.data(), 3, 4, DType::kBF16).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("weight[1, 1]"), std::string::npos) << status;
+  std::vector<int8_t> q(12, 1);
+  q[7] = -128;
+  const std::vector<float> scales(3, 1.0f);
+  status = PackedMatrix::CreateFromInt8(q.data(), scales.data(), 3, 4).status();
+  EXPECT_NE(status.message().find("[1, 3]"), std::string::npos) << status;
+  std::vector<uint16_t> inf(12, 0x7F80);
+  EXPECT_FALSE(PackedMatrix::CreateFromBf16(inf.data(), 3, 4).ok());
+
+  auto matrix = PackedMatrix::Create(w.data(), 3, 4, DType::kInt8);
+  ASSERT_TRUE(matrix.ok());
+  std::vector<float> x(40, 1.0f), y(40);
+  EXPECT_EQ((*matrix)->Multiply(x.data(), 0, y.data()).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*matrix)->Multiply(x.data(), 9, y.data()).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*matrix)->Multiply(nullptr, 1, y.data()).code(), absl::StatusCode::kInvalidArgument);
+  // All-zero activations and NaN activations do not crash.
+  std::vector<float> zeros(4, 0.0f);
+  ASSERT_TRUE((*matrix)->Multiply(zeros.data(), 1, y.data()).ok());
+  EXPECT_EQ(y[0], 0.0f);
+  std::vector<float> nans(4, NAN);
+  EXPECT_TRUE((*matrix)->Multiply(nans.data(), 1, y.data()).ok());
+}
+
+TEST(DecoderLinearTest, SmallAndLargeRowCountsMatchReference) {
+  const int64_t out = 96, in = 160;
+  const auto w = RandomUniform(out * in, -0.2f, 0.2f, 31);
+  const auto bias = RandomUniform(out, -1.0f, 1.0f, 32);
+  for (DType dtype : {DType::kF32, DType::kBF16, DType::kInt8}) {
+    auto layer = DecoderLinear::Create(w.data(), bias.data(), out, in, dtype, /*max_rows=*/32);
+    ASSERT_TRUE(layer.ok()) << layer.status();
+    for (int64_t rows : {1, 3, 8, 9, 32}) {
+      SCOPED_TRACE(testing::Message() << DTypeName(dtype) << " rows=" << rows);
+      const auto x = RandomUniform(rows * in, -2.0f, 2.0f, static_cast<uint32_t>(rows));
+      std::vector<float> y(rows * out), expected(rows * out);
+      ASSERT_TRUE((*layer)->Forward(x.data(), rows, y.data()).ok());
+      ReferenceLinear(x.data(), rows, w.data(), bias.data(), out, in, Activation::kNone,
+                      expected.data());
+      double error = 0.0, norm = 0.0;
+      for (size_t i = 0; i < y.size(); ++i) {
+        error += (y[i] - expected[i]) * (y[i] - expected[i]);
+        norm += expected[i] * expected[i];
+      }
+      const double bound = dtype == DType::kF32 ? 1e-5 : dtype == DType::kBF16 ? 1e-2 : 3e-2;
+      EXPECT_LE(std::sqrt(error), bound * std::sqrt(norm));
+    }
+    std::vector<float> x(33 * in), y(33 * out);
+    EXPECT_EQ((*layer)->Forward(x.data(), 33, y.data()).code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_GT((*layer)->PreparedWeightBytes(), 0);
+  }
+  // Only the packed copy when max_rows fits the GEMV kernels.
+  auto small = DecoderLinear::Create(w.data(), nullptr, out, in, DType::kInt8, 8);
+  ASSERT_TRUE(small.ok());
+  EXPECT_LT((*small)->PreparedWeightBytes(), out * in * 2);
+  EXPECT_FALSE(DecoderLinear::Create(w.data(), nullptr, out, in, DType::kInt8, 0).ok());
+}
+
+}  // namespace
+}  // namespace slm::kernels
