@@ -220,8 +220,9 @@ TEST_F(GatewayServiceTest, DeadlineExpiresAndTheWorkerCallIsCancelled) {
   grpc::Status status = Classify("slow", &response, /*timeout_ms=*/200);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(2000));
-  // The worker saw the caller's deadline (not the 2 s default) and was cancelled by it.
-  EXPECT_LE(worker.last_deadline_ms_from_now.load(), 200);
+  // The worker saw the caller's deadline (not the 2 s default) and was cancelled by it. gRPC
+  // sends timeouts rounded up, so allow a few milliseconds over.
+  EXPECT_LE(worker.last_deadline_ms_from_now.load(), 250);
   for (int i = 0; i < 200 && worker.cancelled_calls.load() == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -234,7 +235,7 @@ TEST_F(GatewayServiceTest, RouteDeadlineCapsTheCallersDeadline) {
   Start({running.address()}, /*route_deadline_ms=*/300);
   slmgw::v1::ClassifyResponse response;
   ASSERT_TRUE(Classify("x", &response, /*timeout_ms=*/5000).ok());
-  EXPECT_LE(worker.last_deadline_ms_from_now.load(), 300);
+  EXPECT_LE(worker.last_deadline_ms_from_now.load(), 350);  // not the caller's 5 s
   EXPECT_GT(worker.last_deadline_ms_from_now.load(), 100);
 }
 
