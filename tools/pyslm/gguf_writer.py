@@ -139,6 +139,17 @@ class GGUFWriter:
         dims = tuple(reversed(data.shape))
         self._tensors.append((name, dims, ggml_type, data.astype("<" + data.dtype.str[1:]).tobytes()))
 
+    def add_tensor_bytes(self, name, dims, ggml_type, data):
+        """Adds a tensor already encoded in ggml type `ggml_type` (e.g. quantized blocks).
+
+        dims: GGUF order (fastest-varying first); data: the tensor's bytes.
+        """
+        if any(existing == name for existing, _, _, _ in self._tensors):
+            raise ValueError(f"duplicate tensor name: {name!r}")
+        if not 1 <= len(dims) <= 4:
+            raise ValueError(f"tensor {name}: expected 1 to 4 dims, got {dims}")
+        self._tensors.append((name, tuple(int(d) for d in dims), int(ggml_type), bytes(data)))
+
     def to_bytes(self):
         out = bytearray()
         out += GGUF_MAGIC

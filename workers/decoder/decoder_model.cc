@@ -1,0 +1,345 @@
+// The shared decoder graph (pre-norm transformer with RoPE GQA attention and SwiGLU) behind
+// DecoderModel: Load reads hyperparameters, asks the architecture table for each layer's
+// tensors and prepares one fused QKV, output, gate-up and down linear per layer; Forward runs a
+// batch of sequence steps through it.
+#include "workers/decoder/decoder_model.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "kernels/linear.h"
+#include "workers/decoder/architectures.h"
+#include "workers/decoder/blocks.h"
+#include "workers/decoder/hparams.h"
+#include "workers/gguf/gguf_file.h"
+
+namespace slm::workers {
+namespace {
+
+using decoder::KvCacheImpl;
+using decoder::LayerTensors;
+
+// Sets the calling thread's OpenMP thread count for the scope and restores it.
+class ScopedOmpThreads {
+ public:
+  explicit ScopedOmpThreads(int threads) : previous_(omp_get_max_threads()) {
+    omp_set_num_threads(threads);
+  }
+  ~ScopedOmpThreads() { omp_set_num_threads(previous_); }
+  ScopedOmpThreads(const ScopedOmpThreads&) = delete;
+  ScopedOmpThreads& operator=(const ScopedOmpThreads&) = delete;
+
+ private:
+  int previous_;
+};
+
+struct Layer {
+  std::vector<float> attn_norm;
+  std::vector<float> ffn_norm;
+  std::unique_ptr<kernels::Linear> qkv;          // [(h + 2 kv) * d, hidden] (+ bias)
+  std::unique_ptr<kernels::Linear> attn_output;  // [hidden, h * d]
+  std::unique_ptr<kernels::Linear> gate_up;      // [2 * ffn, hidden]
+  std::unique_ptr<kernels::Linear> down;         // [hidden, ffn]
+};
+
+double MillisecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+class DecoderModelImpl final : public DecoderModel {
+ public:
+  const DecoderHParams& hparams() const override { return hparams_; }
+  const DecoderOptions& options() const override { return options_; }
+
+  absl::StatusOr<std::unique_ptr<KvCache>> NewSequenceCache(int64_t max_tokens) const override {
+    if (max_tokens < 1 || max_tokens > options_.max_context) {
+      return absl::InvalidArgumentError(absl::StrCat("cache size ", max_tokens,
+                                                     " tokens is outside 1..max_context (",
+                                                     options_.max_context, ")"));
+    }
+    return std::unique_ptr<KvCache>(new KvCacheImpl(this, max_tokens, hparams_.num_layers,
+                                                    hparams_.num_kv_heads, hparams_.head_dim,
+                                                    options_.kv_dtype));
+  }
+
+  int64_t KvBytesPerToken() const override {
+    return KvCacheImpl::BytesPerToken(hparams_.num_layers, hparams_.num_kv_heads,
+                                      hparams_.head_dim, options_.kv_dtype);
+  }
+
+  absl::Status Forward(absl::Span<const SequenceStep> steps, float* logits) const override;
+
+  absl::Status LoadFrom(const GgufFile& file, const std::string& path, DecoderOptions options);
+
+ private:
+  absl::Status Validate(absl::Span<const SequenceStep> steps, int64_t* total_rows,
+                        int64_t* logit_rows) const;
+
+  DecoderHParams hparams_;
+  DecoderOptions options_;
+  std::unique_ptr<decoder::Rope> rope_;
+  std::vector<float> token_embeddings_;  // [vocab, hidden]
+  std::vector<Layer> layers_;
+  std::vector<float> output_norm_;
+  std::unique_ptr<kernels::Linear> output_;  // [vocab, hidden]
+};
+
+absl::Status DecoderModelImpl::LoadFrom(const GgufFile& file, const std::string& path,
+                                        DecoderOptions options) {
+  path_ = path;
+  SLM_ASSIGN_OR_RETURN(hparams_, decoder::ReadHParams(file));
+  SLM_ASSIGN_OR_RETURN(const decoder::ArchitectureSpec* spec,
+                       decoder::FindArchitecture(hparams_.architecture));
+  if (options.max_context == 0) options.max_context = hparams_.context_length;
+  if (options.max_context < 1 || options.max_context > hparams_.context_length) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": max_context ", options.max_context, " is outside 1..",
+        hparams_.architecture, ".context_length (", hparams_.context_length, ")"));
+  }
+  if (options.max_batch_tokens < 1 || options.max_batch_tokens > 65536) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_batch_tokens ", options.max_batch_tokens, " is outside 1..65536"));
+  }
+  if (options.threads < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("threads ", options.threads, " is negative"));
+  }
+  if (options.threads == 0) options.threads = omp_get_max_threads();
+  options_ = options;
+  ScopedOmpThreads scoped_threads(options_.threads);
+  SLM_ASSIGN_OR_RETURN(decoder::RopeParams rope,
+                       decoder::ReadRopeParams(file, spec->rope_style, options_.max_context,
+                                               &hparams_));
+  rope_ = std::make_unique<decoder::Rope>(std::move(rope));
+
+  const DecoderHParams& hp = hparams_;
+  const int64_t q_dim = hp.num_heads * hp.head_dim;
+  const int64_t qkv_dim = (hp.num_heads + 2 * hp.num_kv_heads) * hp.head_dim;
+  const int64_t rows = options_.max_batch_tokens;
+  const kernels::DType dtype = options_.dtype;
+  double read_ms = 0;
+  double prepare_ms[5] = {0, 0, 0, 0, 0};  // qkv, attn_output, gate_up, down, output
+  SLM_ASSIGN_OR_RETURN(token_embeddings_,
+                       decoder::ReadMatrix(file, "token_embd.weight", hp.vocab_size,
+                                           hp.hidden_size));
+  layers_.resize(static_cast<size_t>(hp.num_layers));
+  for (int64_t l = 0; l < hp.num_layers; ++l) {
+    auto start = std::chrono::steady_clock::now();
+    LayerTensors tensors;
+    SLM_RETURN_IF_ERROR(spec->load_layer(file, hp, l, &tensors));
+    read_ms += MillisecondsSince(start);
+    Layer& layer = layers_[static_cast<size_t>(l)];
+    layer.attn_norm = std::move(tensors.attn_norm);
+    layer.ffn_norm = std::move(tensors.ffn_norm);
+    start = std::chrono::steady_clock::now();
+    SLM_ASSIGN_OR_RETURN(layer.qkv, kernels::Linear::Create(
+                                        tensors.qkv.data(),
+                                        tensors.qkv_bias.empty() ? nullptr : tensors.qkv_bias.data(),
+                                        qkv_dim, hp.hidden_size, dtype, kernels::Activation::kNone,
+                                        rows));
+    prepare_ms[0] += MillisecondsSince(start);
+    start = std::chrono::steady_clock::now();
+    SLM_ASSIGN_OR_RETURN(layer.attn_output,
+                         kernels::Linear::Create(tensors.attn_output.data(), nullptr,
+                                                 hp.hidden_size, q_dim, dtype,
+                                                 kernels::Activation::kNone, rows));
+    prepare_ms[1] += MillisecondsSince(start);
+    start = std::chrono::steady_clock::now();
+    SLM_ASSIGN_OR_RETURN(layer.gate_up,
+                         kernels::Linear::Create(tensors.gate_up.data(), nullptr, 2 * hp.ffn_size,
+                                                 hp.hidden_size, dtype,
+                                                 kernels::Activation::kNone, rows));
+    prepare_ms[2] += MillisecondsSince(start);
+    start = std::chrono::steady_clock::now();
+    SLM_ASSIGN_OR_RETURN(layer.down, kernels::Linear::Create(tensors.down.data(), nullptr,
+                                                             hp.hidden_size, hp.ffn_size, dtype,
+                                                             kernels::Activation::kNone, rows));
+    prepare_ms[3] += MillisecondsSince(start);
+  }
+  SLM_ASSIGN_OR_RETURN(output_norm_,
+                       decoder::ReadVector(file, "output_norm.weight", hp.hidden_size));
+  auto start = std::chrono::steady_clock::now();
+  if (hp.tied_output) {
+    SLM_ASSIGN_OR_RETURN(output_, kernels::Linear::Create(token_embeddings_.data(), nullptr,
+                                                          hp.vocab_size, hp.hidden_size, dtype,
+                                                          kernels::Activation::kNone, rows));
+  } else {
+    SLM_ASSIGN_OR_RETURN(std::vector<float> head,
+                         decoder::ReadMatrix(file, "output.weight", hp.vocab_size,
+                                             hp.hidden_size));
+    SLM_ASSIGN_OR_RETURN(output_, kernels::Linear::Create(head.data(), nullptr, hp.vocab_size,
+                                                          hp.hidden_size, dtype,
+                                                          kernels::Activation::kNone, rows));
+  }
+  prepare_ms[4] = MillisecondsSince(start);
+  const double layers = static_cast<double>(hp.num_layers);
+  SLM_LOG(INFO) << path << ": " << hp.architecture << " " << hp.num_layers << " layers, "
+                << kernels::DTypeName(dtype) << " weights; per layer: read+dequantize "
+                << read_ms / layers << " ms, prepare qkv " << prepare_ms[0] / layers
+                << " ms, attn_output " << prepare_ms[1] / layers << " ms, gate_up "
+                << prepare_ms[2] / layers << " ms, down " << prepare_ms[3] / layers
+                << " ms; output head " << prepare_ms[4] << " ms";
+  return absl::OkStatus();
+}
+
+absl::Status DecoderModelImpl::Validate(absl::Span<const SequenceStep> steps,
+                                        int64_t* total_rows, int64_t* logit_rows) const {
+  if (steps.empty()) return absl::InvalidArgumentError("Forward needs at least one step");
+  absl::flat_hash_set<const KvCache*> seen;
+  *total_rows = 0;
+  *logit_rows = 0;
+  for (size_t s = 0; s < steps.size(); ++s) {
+    const SequenceStep& step = steps[s];
+    if (step.cache == nullptr || step.tokens == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("step ", s, ": null cache or tokens"));
+    }
+    const auto* cache = dynamic_cast<const KvCacheImpl*>(step.cache);
+    if (cache == nullptr || cache->owner() != this) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("step ", s, ": the cache was not created by this model"));
+    }
+    if (!seen.insert(step.cache).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("step ", s, ": the same cache appears twice in one Forward call"));
+    }
+    if (step.n_tokens < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("step ", s, ": n_tokens is ", step.n_tokens, ", expected >= 1"));
+    }
+    if (cache->size() + step.n_tokens > cache->capacity()) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "step ", s, ": ", step.n_tokens, " tokens at position ", cache->size(),
+          " exceed the sequence's capacity of ", cache->capacity(),
+          " tokens (prompt plus generated tokens longer than the context)"));
+    }
+    for (int32_t t = 0; t < step.n_tokens; ++t) {
+      if (step.tokens[t] < 0 || step.tokens[t] >= hparams_.vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat("step ", s, ": token ", t, " is id ",
+                                                       step.tokens[t], ", outside [0, ",
+                                                       hparams_.vocab_size, ")"));
+      }
+    }
+    *total_rows += step.n_tokens;
+    *logit_rows += step.want_all_logits ? step.n_tokens : 1;
+  }
+  if (*total_rows > options_.max_batch_tokens) {
+    return absl::InvalidArgumentError(absl::StrCat("Forward carries ", *total_rows,
+                                                   " tokens, more than max_batch_tokens (",
+                                                   options_.max_batch_tokens, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecoderModelImpl::Forward(absl::Span<const SequenceStep> steps,
+                                       float* logits) const {
+  int64_t total = 0;
+  int64_t logit_rows = 0;
+  SLM_RETURN_IF_ERROR(Validate(steps, &total, &logit_rows));
+  if (logits == nullptr) return absl::InvalidArgumentError("logits is null");
+  ScopedOmpThreads scoped_threads(options_.threads);
+  const DecoderHParams& hp = hparams_;
+  const int64_t hidden = hp.hidden_size;
+  const int64_t d = hp.head_dim;
+  const int64_t q_dim = hp.num_heads * d;
+  const int64_t kv_dim = hp.num_kv_heads * d;
+  const int64_t qkv_dim = q_dim + 2 * kv_dim;
+  const int64_t group = hp.num_heads / hp.num_kv_heads;
+
+  // Row r of the batch: its step, cache and position.
+  std::vector<int32_t> row_step(static_cast<size_t>(total));
+  std::vector<int64_t> row_position(static_cast<size_t>(total));
+  std::vector<KvCacheImpl*> caches(steps.size());
+  std::vector<float> x(static_cast<size_t>(total * hidden));
+  int64_t longest = 0;
+  {
+    int64_t r = 0;
+    for (size_t s = 0; s < steps.size(); ++s) {
+      caches[s] = static_cast<KvCacheImpl*>(steps[s].cache);
+      for (int32_t t = 0; t < steps[s].n_tokens; ++t, ++r) {
+        row_step[r] = static_cast<int32_t>(s);
+        row_position[r] = caches[s]->size() + t;
+        longest = std::max(longest, row_position[r] + 1);
+        std::copy_n(token_embeddings_.data() + int64_t{steps[s].tokens[t]} * hidden, hidden,
+                    x.data() + r * hidden);
+      }
+    }
+  }
+  std::vector<float> normed(static_cast<size_t>(total * hidden));
+  std::vector<float> qkv(static_cast<size_t>(total * qkv_dim));
+  std::vector<float> attention(static_cast<size_t>(total * q_dim));
+  std::vector<float> projected(static_cast<size_t>(total * hidden));
+  std::vector<float> gate_up(static_cast<size_t>(total * 2 * hp.ffn_size));
+  std::vector<float> activated(static_cast<size_t>(total * hp.ffn_size));
+
+  for (int64_t l = 0; l < hp.num_layers; ++l) {
+    const Layer& layer = layers_[static_cast<size_t>(l)];
+    decoder::RmsNorm(x.data(), total, hidden, layer.attn_norm.data(), hp.rms_epsilon,
+                     normed.data());
+    SLM_RETURN_IF_ERROR(layer.qkv->Forward(normed.data(), total, qkv.data()));
+    for (int64_t r = 0; r < total; ++r) {
+      float* row = qkv.data() + r * qkv_dim;
+      rope_->Apply(row, hp.num_heads, row_position[r]);
+      rope_->Apply(row + q_dim, hp.num_kv_heads, row_position[r]);
+      caches[row_step[r]]->Write(l, row_position[r], row + q_dim, row + q_dim + kv_dim);
+    }
+#pragma omp parallel
+    {
+      std::vector<float> scores(static_cast<size_t>(longest));
+#pragma omp for collapse(2) schedule(dynamic, 1)
+      for (int64_t r = 0; r < total; ++r) {
+        for (int64_t h = 0; h < hp.num_heads; ++h) {
+          caches[row_step[r]]->Attend(l, h / group, qkv.data() + r * qkv_dim + h * d,
+                                      row_position[r], scores.data(),
+                                      attention.data() + r * q_dim + h * d);
+        }
+      }
+    }
+    SLM_RETURN_IF_ERROR(layer.attn_output->Forward(attention.data(), total, projected.data()));
+    for (int64_t i = 0; i < total * hidden; ++i) x[i] += projected[i];
+    decoder::RmsNorm(x.data(), total, hidden, layer.ffn_norm.data(), hp.rms_epsilon,
+                     normed.data());
+    SLM_RETURN_IF_ERROR(layer.gate_up->Forward(normed.data(), total, gate_up.data()));
+    decoder::SwiGlu(gate_up.data(), total, hp.ffn_size, activated.data());
+    SLM_RETURN_IF_ERROR(layer.down->Forward(activated.data(), total, projected.data()));
+    for (int64_t i = 0; i < total * hidden; ++i) x[i] += projected[i];
+  }
+
+  // Final norm and head on the rows whose logits are wanted.
+  std::vector<float> wanted(static_cast<size_t>(logit_rows * hidden));
+  int64_t out_row = 0;
+  int64_t r = 0;
+  for (const SequenceStep& step : steps) {
+    const int64_t first = step.want_all_logits ? r : r + step.n_tokens - 1;
+    const int64_t count = r + step.n_tokens - first;
+    decoder::RmsNorm(x.data() + first * hidden, count, hidden, output_norm_.data(),
+                     hp.rms_epsilon, wanted.data() + out_row * hidden);
+    out_row += count;
+    r += step.n_tokens;
+  }
+  SLM_RETURN_IF_ERROR(output_->Forward(wanted.data(), logit_rows, logits));
+  for (size_t s = 0; s < steps.size(); ++s) {
+    caches[s]->set_size(caches[s]->size() + steps[s].n_tokens);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DecoderModel>> DecoderModel::Load(const std::string& gguf_path,
+                                                                 DecoderOptions options) {
+  SLM_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, GgufFile::Open(gguf_path));
+  auto model = std::make_unique<DecoderModelImpl>();
+  SLM_RETURN_IF_ERROR(model->LoadFrom(*file, gguf_path, options));
+  return std::unique_ptr<DecoderModel>(std::move(model));
+}
+
+}  // namespace slm::workers
