@@ -13,6 +13,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/config/classification_config.h"
 #include "common/config/endpoint.h"
 #include "common/config/string_view_compat.h"
 #include "common/config/yaml_proto.h"
@@ -80,6 +81,7 @@ class Finalizer {
         worker.set_max_queue_depth(kDefaultWorkerMaxQueueDepth);
       }
     }
+    ApplyClassificationDefaults(config);
   }
 
   absl::Status Validate(const GatewayConfig& config) const {
@@ -104,6 +106,10 @@ class Finalizer {
       return Error("default_route", absl::StrCat("unknown route ", Quote(config.default_route()),
                                                  " (routes: ", NameList(config.routes()), ")"));
     }
+    if (role_ == ConfigRole::kWorker && config.has_classification()) {
+      return Error("classification", "must be empty for the worker");
+    }
+    SLM_RETURN_IF_ERROR(ValidateClassification(config, positions_));
     return absl::OkStatus();
   }
 
