@@ -1,0 +1,352 @@
+#include "kernels/kv_attention.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/gemv.h"
+#include "kernels/vector_math.h"
+
+namespace slm::kernels {
+namespace {
+
+int64_t ElementBytes(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return 4;
+    case DType::kBF16:
+      return 2;
+    case DType::kInt8:
+      return 1;
+  }
+  return 4;
+}
+
+int64_t RoundUp64(int64_t bytes) { return (bytes + 63) / 64 * 64; }
+
+// Offsets inside one layer's block: keys, values, key scales, value scales.
+struct LayerOffsets {
+  int64_t values = 0, key_scales = 0, value_scales = 0, total = 0;
+};
+LayerOffsets Offsets(DType dtype, int64_t heads, int64_t head_dim, int64_t capacity) {
+  const int64_t part = RoundUp64(heads * capacity * head_dim * ElementBytes(dtype));
+  const int64_t scales = dtype == DType::kInt8 ? RoundUp64(heads * capacity * 4) : 0;
+  LayerOffsets offsets;
+  offsets.values = part;
+  offsets.key_scales = 2 * part;
+  offsets.value_scales = 2 * part + scales;
+  offsets.total = 2 * part + 2 * scales;
+  return offsets;
+}
+
+SLM_KERNELS_MULTIVERSION
+void Bf16RowToFloat(const uint16_t* source, int64_t count, float* destination) {
+  for (int64_t i = 0; i < count; ++i) {
+    const uint32_t bits = static_cast<uint32_t>(source[i]) << 16;
+    std::memcpy(&destination[i], &bits, sizeof(float));
+  }
+}
+
+SLM_KERNELS_MULTIVERSION
+void Int8RowToFloat(const int8_t* source, int64_t count, float scale, float* destination) {
+  for (int64_t i = 0; i < count; ++i) destination[i] = static_cast<float>(source[i]) * scale;
+}
+
+SLM_KERNELS_MULTIVERSION
+float Dot(const float* a, const float* b, int64_t count) {
+  constexpr int kLanes = 16;
+  float partial[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= count; i += kLanes) {
+    for (int lane = 0; lane < kLanes; ++lane) partial[lane] += a[i + lane] * b[i + lane];
+  }
+  float sum = 0.0f;
+  for (; i < count; ++i) sum += a[i] * b[i];
+  for (float value : partial) sum += value;
+  return sum;
+}
+
+SLM_KERNELS_MULTIVERSION
+void Axpy(float alpha, const float* x, int64_t count, float* y) {
+  for (int64_t i = 0; i < count; ++i) y[i] += alpha * x[i];
+}
+
+SLM_KERNELS_MULTIVERSION
+void ExpShifted(float* x, int64_t count, float shift, float* sum) {
+  float total = 0.0f;
+  for (int64_t i = 0; i < count; ++i) {
+    x[i] = internal::FastExp(x[i] - shift);
+    total += x[i];
+  }
+  *sum = total;
+}
+
+// Row `token` of head `head` of a cache part as f32 (pointer into the cache for kF32).
+const float* CacheRow(const KvLayerView& cache, const void* part, const float* scales,
+                      int64_t head, int64_t token, float* scratch) {
+  const int64_t index = (head * cache.capacity + token) * cache.head_dim;
+  switch (cache.dtype) {
+    case DType::kF32:
+      return static_cast<const float*>(part) + index;
+    case DType::kBF16:
+      Bf16RowToFloat(static_cast<const uint16_t*>(part) + index, cache.head_dim, scratch);
+      return scratch;
+    case DType::kInt8:
+      Int8RowToFloat(static_cast<const int8_t*>(part) + index, cache.head_dim,
+                     scales[head * cache.capacity + token], scratch);
+      return scratch;
+  }
+  return scratch;
+}
+
+void StoreRow(const KvLayerView& cache, void* part, float* scales, int64_t head, int64_t token,
+              const float* row) {
+  const int64_t d = cache.head_dim;
+  const int64_t index = (head * cache.capacity + token) * d;
+  switch (cache.dtype) {
+    case DType::kF32:
+      std::memcpy(static_cast<float*>(part) + index, row, static_cast<size_t>(d) * 4);
+      break;
+    case DType::kBF16: {
+      uint16_t* out = static_cast<uint16_t*>(part) + index;
+      for (int64_t i = 0; i < d; ++i) out[i] = FloatToBf16(row[i]);
+      break;
+    }
+    case DType::kInt8: {
+      float abs_max = 0.0f;
+      for (int64_t i = 0; i < d; ++i) abs_max = std::max(abs_max, std::fabs(row[i]));
+      const float scale = abs_max > 0.0f ? abs_max / 127.0f : 1.0f;
+      const float inverse = 1.0f / scale;
+      int8_t* out = static_cast<int8_t*>(part) + index;
+      for (int64_t i = 0; i < d; ++i) {
+        const float value = std::min(127.0f, std::max(-127.0f, row[i] * inverse));
+        out[i] = static_cast<int8_t>(static_cast<int32_t>(value + (value >= 0.0f ? 0.5f : -0.5f)));
+      }
+      scales[head * cache.capacity + token] = scale;
+      break;
+    }
+  }
+}
+
+absl::Status CheckView(const KvLayerView& cache) {
+  if (cache.keys == nullptr || cache.values == nullptr || cache.num_kv_heads <= 0 ||
+      cache.head_dim <= 0 || cache.capacity <= 0) {
+    return absl::InvalidArgumentError(
+        "KV cache view: keys/values must be non-null and num_kv_heads, head_dim, capacity "
+        "positive");
+  }
+  if (cache.dtype == DType::kInt8 && (cache.key_scales == nullptr || cache.value_scales == nullptr)) {
+    return absl::InvalidArgumentError("KV cache view: int8 cache needs key_scales and value_scales");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckAttention(const KvLayerView& cache, const float* q, int64_t start,
+                            int64_t num_tokens, int64_t num_heads, float* out) {
+  if (absl::Status status = CheckView(cache); !status.ok()) return status;
+  if (q == nullptr || out == nullptr) {
+    return absl::InvalidArgumentError("CachedAttention: q or out is null");
+  }
+  if (num_heads <= 0 || num_heads % cache.num_kv_heads != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "CachedAttention: num_heads (", num_heads, ") must be a positive multiple of num_kv_heads (",
+        cache.num_kv_heads, ")"));
+  }
+  if (start < 0 || num_tokens < 1 || start + num_tokens > cache.capacity) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("CachedAttention: positions [", start, ", ", start + num_tokens,
+                     ") must lie within the cache capacity ", cache.capacity));
+  }
+  return absl::OkStatus();
+}
+
+// First visible position for a query at `position`.
+int64_t WindowStart(const AttentionOptions& options, int64_t position) {
+  return options.sliding_window > 0 ? std::max<int64_t>(0, position - options.sliding_window + 1)
+                                    : 0;
+}
+
+}  // namespace
+
+int64_t KvLayerBytes(DType dtype, int64_t num_kv_heads, int64_t head_dim, int64_t capacity) {
+  return Offsets(dtype, num_kv_heads, head_dim, capacity).total;
+}
+
+absl::StatusOr<std::unique_ptr<KvCacheBuffer>> KvCacheBuffer::Create(DType dtype,
+                                                                     int64_t num_layers,
+                                                                     int64_t num_kv_heads,
+                                                                     int64_t head_dim,
+                                                                     int64_t capacity) {
+  if (num_layers <= 0 || num_kv_heads <= 0 || head_dim <= 0 || capacity <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "KvCacheBuffer: num_layers, num_kv_heads, head_dim and capacity must be positive; got ",
+        num_layers, ", ", num_kv_heads, ", ", head_dim, ", ", capacity));
+  }
+  std::unique_ptr<KvCacheBuffer> buffer(new KvCacheBuffer());
+  buffer->num_layers_ = num_layers;
+  buffer->layer_bytes_ = KvLayerBytes(dtype, num_kv_heads, head_dim, capacity);
+  buffer->layer_.dtype = dtype;
+  buffer->layer_.num_kv_heads = num_kv_heads;
+  buffer->layer_.head_dim = head_dim;
+  buffer->layer_.capacity = capacity;
+  const size_t bytes = static_cast<size_t>(num_layers * buffer->layer_bytes_);
+  buffer->memory_ = static_cast<char*>(std::aligned_alloc(64, bytes));
+  if (buffer->memory_ == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("KvCacheBuffer: cannot allocate ", bytes,
+                                                     " bytes"));
+  }
+  std::memset(buffer->memory_, 0, bytes);
+  return buffer;
+}
+
+KvCacheBuffer::~KvCacheBuffer() { std::free(memory_); }
+
+KvLayerView KvCacheBuffer::Layer(int64_t layer) const {
+  KvLayerView view = layer_;
+  const LayerOffsets offsets =
+      Offsets(layer_.dtype, layer_.num_kv_heads, layer_.head_dim, layer_.capacity);
+  char* base = memory_ + layer * layer_bytes_;
+  view.keys = base;
+  view.values = base + offsets.values;
+  if (layer_.dtype == DType::kInt8) {
+    view.key_scales = reinterpret_cast<float*>(base + offsets.key_scales);
+    view.value_scales = reinterpret_cast<float*>(base + offsets.value_scales);
+  }
+  return view;
+}
+
+absl::Status WriteKv(const KvLayerView& cache, const float* k, const float* v, int64_t row_stride,
+                     int64_t start, int64_t num_tokens) {
+  if (absl::Status status = CheckView(cache); !status.ok()) return status;
+  if (k == nullptr || v == nullptr) return absl::InvalidArgumentError("WriteKv: k or v is null");
+  if (start < 0 || num_tokens < 0 || start + num_tokens > cache.capacity) {
+    return absl::InvalidArgumentError(absl::StrCat("WriteKv: positions [", start, ", ",
+                                                   start + num_tokens,
+                                                   ") must lie within the cache capacity ",
+                                                   cache.capacity));
+  }
+  for (int64_t t = 0; t < num_tokens; ++t) {
+    for (int64_t h = 0; h < cache.num_kv_heads; ++h) {
+      const int64_t offset = t * row_stride + h * cache.head_dim;
+      StoreRow(cache, cache.keys, cache.key_scales, h, start + t, k + offset);
+      StoreRow(cache, cache.values, cache.value_scales, h, start + t, v + offset);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CachedAttention(const KvLayerView& cache, const float* q, int64_t q_row_stride,
+                             int64_t start, int64_t num_tokens, int64_t num_heads,
+                             const AttentionOptions& options, float* out,
+                             int64_t out_row_stride) {
+  if (absl::Status status = CheckAttention(cache, q, start, num_tokens, num_heads, out);
+      !status.ok()) {
+    return status;
+  }
+  const int64_t group = num_heads / cache.num_kv_heads;
+  const int64_t d = cache.head_dim;
+  const int64_t work = cache.num_kv_heads * num_tokens;
+  const int threads = omp_in_parallel() ? 1 : static_cast<int>(std::min<int64_t>(
+                                                  omp_get_max_threads(), work));
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
+  for (int64_t item = 0; item < work; ++item) {
+    const int64_t kv_head = item / num_tokens;
+    const int64_t t = item % num_tokens;
+    const int64_t position = start + t;
+    const int64_t first = WindowStart(options, position);
+    const int64_t length = position + 1 - first;
+    thread_local std::vector<float> scores, row;
+    scores.resize(static_cast<size_t>(group * length));
+    row.resize(static_cast<size_t>(d));
+    // Scores of every query head of the group against each key, reading each key once.
+    for (int64_t j = 0; j < length; ++j) {
+      const float* key = CacheRow(cache, cache.keys, cache.key_scales, kv_head, first + j,
+                                  row.data());
+      for (int64_t g = 0; g < group; ++g) {
+        const float* query = q + t * q_row_stride + (kv_head * group + g) * d;
+        scores[g * length + j] = options.scale * Dot(query, key, d);
+      }
+    }
+    for (int64_t g = 0; g < group; ++g) {
+      float* s = scores.data() + g * length;
+      const float max = *std::max_element(s, s + length);
+      float sum = 0.0f;
+      ExpShifted(s, length, max, &sum);
+      const float inverse = 1.0f / sum;
+      for (int64_t j = 0; j < length; ++j) s[j] *= inverse;
+      float* o = out + t * out_row_stride + (kv_head * group + g) * d;
+      std::fill(o, o + d, 0.0f);
+    }
+    for (int64_t j = 0; j < length; ++j) {
+      const float* value = CacheRow(cache, cache.values, cache.value_scales, kv_head, first + j,
+                                    row.data());
+      for (int64_t g = 0; g < group; ++g) {
+        Axpy(scores[g * length + j], value, d,
+             out + t * out_row_stride + (kv_head * group + g) * d);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReferenceCachedAttention(const KvLayerView& cache, const float* q,
+                                      int64_t q_row_stride, int64_t start, int64_t num_tokens,
+                                      int64_t num_heads, const AttentionOptions& options,
+                                      float* out, int64_t out_row_stride) {
+  if (absl::Status status = CheckAttention(cache, q, start, num_tokens, num_heads, out);
+      !status.ok()) {
+    return status;
+  }
+  const int64_t group = num_heads / cache.num_kv_heads;
+  const int64_t d = cache.head_dim;
+  auto element = [&](const void* part, const float* scales, int64_t head, int64_t token,
+                     int64_t i) -> double {
+    const int64_t index = (head * cache.capacity + token) * d + i;
+    switch (cache.dtype) {
+      case DType::kF32:
+        return static_cast<const float*>(part)[index];
+      case DType::kBF16:
+        return Bf16ToFloat(static_cast<const uint16_t*>(part)[index]);
+      case DType::kInt8:
+        return static_cast<double>(static_cast<const int8_t*>(part)[index]) *
+               scales[head * cache.capacity + token];
+    }
+    return 0.0;
+  };
+  for (int64_t t = 0; t < num_tokens; ++t) {
+    const int64_t position = start + t;
+    const int64_t first = WindowStart(options, position);
+    for (int64_t h = 0; h < num_heads; ++h) {
+      const int64_t kv_head = h / group;
+      const float* query = q + t * q_row_stride + h * d;
+      std::vector<double> scores;
+      double max = -INFINITY;
+      for (int64_t j = first; j <= position; ++j) {
+        double dot = 0.0;
+        for (int64_t i = 0; i < d; ++i) {
+          dot += query[i] * element(cache.keys, cache.key_scales, kv_head, j, i);
+        }
+        scores.push_back(dot * options.scale);
+        max = std::max(max, scores.back());
+      }
+      double sum = 0.0;
+      for (double& s : scores) sum += (s = std::exp(s - max));
+      for (int64_t i = 0; i < d; ++i) {
+        double value = 0.0;
+        for (int64_t j = first; j <= position; ++j) {
+          value += scores[j - first] / sum *
+                   element(cache.values, cache.value_scales, kv_head, j, i);
+        }
+        out[t * out_row_stride + h * d + i] = static_cast<float>(value);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace slm::kernels

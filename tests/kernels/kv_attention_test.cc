@@ -1,0 +1,167 @@
+// KV-cache attention against ReferenceCachedAttention (double math over the same dequantized
+// cache) and, independently, against attention computed straight from the f32 keys and values
+// (which also checks WriteKv's layout and the causal / sliding-window masks).
+//
+// Tolerances (outputs are convex combinations of value rows, so errors scale with max|v|):
+//   fast vs reference, any cache type: |err| <= 1e-5 * max|v| (f32 softmax; FastExp < 3e-7).
+//   f32 cache vs direct f32:   |err| <= 1e-5 * max|v|.
+//   bf16 cache vs direct f32:  |err| <= 2e-2 * max|v| (keys/values rounded to 8 bits, 2^-9
+//                              relative; score errors up to 2^-8 * |q||k| * scale move weights).
+//   int8 cache vs direct f32:  |err| <= 4e-2 * max|v| (per-token scale max|x|/127).
+#include "kernels/kv_attention.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace slm::kernels {
+namespace {
+
+std::vector<float> RandomUniform(size_t count, float low, float high, uint32_t seed) {
+  std::mt19937 generator(seed);
+  std::uniform_real_distribution<float> distribution(low, high);
+  std::vector<float> values(count);
+  for (float& value : values) value = distribution(generator);
+  return values;
+}
+
+struct Case {
+  int64_t num_heads, num_kv_heads, head_dim, start, num_tokens, window;
+};
+
+// Attention for query token t (position start + t) straight from f32 k/v rows [positions][kv*d].
+std::vector<float> DirectAttention(const Case& c, const std::vector<float>& q,
+                                   const std::vector<float>& k, const std::vector<float>& v,
+                                   float scale) {
+  const int64_t d = c.head_dim, group = c.num_heads / c.num_kv_heads;
+  const int64_t kv_width = c.num_kv_heads * d;
+  std::vector<float> out(c.num_tokens * c.num_heads * d);
+  for (int64_t t = 0; t < c.num_tokens; ++t) {
+    const int64_t position = c.start + t;
+    const int64_t first = c.window > 0 ? std::max<int64_t>(0, position - c.window + 1) : 0;
+    for (int64_t h = 0; h < c.num_heads; ++h) {
+      const int64_t kv = h / group;
+      std::vector<double> w;
+      for (int64_t j = first; j <= position; ++j) {
+        double dot = 0.0;
+        for (int64_t i = 0; i < d; ++i) {
+          dot += double{q[t * c.num_heads * d + h * d + i]} * k[j * kv_width + kv * d + i];
+        }
+        w.push_back(dot * scale);
+      }
+      const double max = *std::max_element(w.begin(), w.end());
+      double sum = 0.0;
+      for (double& x : w) sum += (x = std::exp(x - max));
+      for (int64_t i = 0; i < d; ++i) {
+        double value = 0.0;
+        for (int64_t j = first; j <= position; ++j) {
+          value += w[j - first] / sum * v[j * kv_width + kv * d + i];
+        }
+        out[t * c.num_heads * d + h * d + i] = static_cast<float>(value);
+      }
+    }
+  }
+  return out;
+}
+
+TEST(KvAttentionTest, MatchesReferenceAndDirectComputation) {
+  const Case cases[] = {
+      {1, 1, 4, 0, 1, 0},      {4, 4, 16, 0, 9, 0},     {14, 2, 64, 0, 7, 0},
+      {14, 2, 64, 30, 1, 0},   {8, 2, 128, 5, 4, 0},    {6, 3, 5, 11, 3, 0},
+      {32, 4, 64, 40, 1, 8},   {4, 1, 32, 3, 12, 4},
+  };
+  const int saved = omp_get_max_threads();
+  uint32_t seed = 1;
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    for (DType dtype : {DType::kF32, DType::kBF16, DType::kInt8}) {
+      for (const Case& c : cases) {
+        SCOPED_TRACE(testing::Message()
+                     << DTypeName(dtype) << " heads=" << c.num_heads << "/" << c.num_kv_heads
+                     << " d=" << c.head_dim << " start=" << c.start << " n=" << c.num_tokens
+                     << " window=" << c.window << " threads=" << threads);
+        const int64_t positions = c.start + c.num_tokens;
+        const int64_t kv_width = c.num_kv_heads * c.head_dim;
+        const auto k = RandomUniform(positions * kv_width, -1.0f, 1.0f, seed++);
+        const auto v = RandomUniform(positions * kv_width, -2.0f, 2.0f, seed++);
+        const auto q = RandomUniform(c.num_tokens * c.num_heads * c.head_dim, -1.0f, 1.0f,
+                                     seed++);
+        auto cache = KvCacheBuffer::Create(dtype, 2, c.num_kv_heads, c.head_dim, positions + 3);
+        ASSERT_TRUE(cache.ok()) << cache.status();
+        const KvLayerView layer = (*cache)->Layer(1);
+        // The earlier positions in one call, the new tokens' in another (as decode does).
+        if (c.start > 0) {
+          ASSERT_TRUE(WriteKv(layer, k.data(), v.data(), kv_width, 0, c.start).ok());
+        }
+        ASSERT_TRUE(WriteKv(layer, k.data() + c.start * kv_width, v.data() + c.start * kv_width,
+                            kv_width, c.start, c.num_tokens)
+                        .ok());
+        AttentionOptions options;
+        options.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+        options.sliding_window = c.window;
+        const int64_t width = c.num_heads * c.head_dim;
+        std::vector<float> fast(c.num_tokens * width, NAN), expected(fast.size());
+        ASSERT_TRUE(CachedAttention(layer, q.data(), width, c.start, c.num_tokens, c.num_heads,
+                                    options, fast.data(), width)
+                        .ok());
+        ASSERT_TRUE(ReferenceCachedAttention(layer, q.data(), width, c.start, c.num_tokens,
+                                             c.num_heads, options, expected.data(), width)
+                        .ok());
+        const auto direct = DirectAttention(c, q, k, v, options.scale);
+        const double direct_tolerance =
+            dtype == DType::kF32 ? 1e-5 : dtype == DType::kBF16 ? 2e-2 : 4e-2;
+        for (size_t i = 0; i < fast.size(); ++i) {
+          ASSERT_NEAR(fast[i], expected[i], 1e-5 * 2.0) << i;
+          ASSERT_NEAR(fast[i], direct[i], direct_tolerance * 2.0) << i;
+        }
+      }
+    }
+  }
+  omp_set_num_threads(saved);
+}
+
+TEST(KvAttentionTest, LayersDoNotOverlapAndBytesAreCounted) {
+  for (DType dtype : {DType::kF32, DType::kBF16, DType::kInt8}) {
+    auto cache = KvCacheBuffer::Create(dtype, 3, 2, 8, 5);
+    ASSERT_TRUE(cache.ok());
+    const int64_t per_layer = KvLayerBytes(dtype, 2, 8, 5);
+    EXPECT_EQ((*cache)->Bytes(), 3 * per_layer);
+    EXPECT_GE(per_layer, 2 * 2 * 8 * 5 * (dtype == DType::kF32 ? 4 : dtype == DType::kBF16 ? 2 : 1));
+    const auto a = (*cache)->Layer(0), b = (*cache)->Layer(1);
+    EXPECT_EQ(static_cast<char*>(b.keys) - static_cast<char*>(a.keys), per_layer);
+    EXPECT_EQ(a.capacity, 5);
+  }
+}
+
+TEST(KvAttentionTest, RejectsBadInput) {
+  auto cache = KvCacheBuffer::Create(DType::kBF16, 1, 2, 4, 6);
+  ASSERT_TRUE(cache.ok());
+  const KvLayerView layer = (*cache)->Layer(0);
+  std::vector<float> buffer(64, 0.5f), out(64);
+  EXPECT_FALSE(WriteKv(layer, buffer.data(), buffer.data(), 8, 5, 2).ok());  // past capacity
+  EXPECT_FALSE(WriteKv(layer, buffer.data(), nullptr, 8, 0, 1).ok());
+  EXPECT_FALSE(WriteKv(layer, buffer.data(), buffer.data(), 8, -1, 1).ok());
+  ASSERT_TRUE(WriteKv(layer, buffer.data(), buffer.data(), 8, 0, 2).ok());
+  auto status = CachedAttention(layer, buffer.data(), 12, 0, 1, 3, {}, out.data(), 12);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("num_heads"), std::string::npos) << status;
+  EXPECT_FALSE(CachedAttention(layer, buffer.data(), 8, 5, 2, 2, {}, out.data(), 8).ok());
+  EXPECT_FALSE(CachedAttention(layer, nullptr, 8, 0, 1, 2, {}, out.data(), 8).ok());
+  EXPECT_FALSE(CachedAttention(layer, buffer.data(), 8, 0, 0, 2, {}, out.data(), 8).ok());
+  KvLayerView broken = layer;
+  broken.keys = nullptr;
+  EXPECT_FALSE(CachedAttention(broken, buffer.data(), 8, 0, 1, 2, {}, out.data(), 8).ok());
+  KvLayerView int8 = layer;
+  int8.dtype = DType::kInt8;  // no scales
+  EXPECT_FALSE(WriteKv(int8, buffer.data(), buffer.data(), 8, 0, 1).ok());
+  EXPECT_FALSE(KvCacheBuffer::Create(DType::kInt8, 0, 2, 4, 6).ok());
+  EXPECT_FALSE(KvCacheBuffer::Create(DType::kInt8, 1, 2, 4, -6).ok());
+}
+
+}  // namespace
+}  // namespace slm::kernels
