@@ -88,6 +88,12 @@ void ExpectMatchesVectors(const Tokenizer& tokenizer, const Vectors& vectors, bo
     }
     if (lossless) {
       EXPECT_EQ(tokenizer.Decode(vectors.expected[i]), vectors.cases[i]) << "case " << i;
+      // Streaming one token at a time gives the same text (all cases are valid UTF-8).
+      DecodeStream stream(tokenizer);
+      std::string streamed;
+      for (int32_t id : vectors.expected[i]) streamed += stream.Next(id);
+      streamed += stream.Flush();
+      EXPECT_EQ(streamed, vectors.cases[i]) << "case " << i;
     }
   }
 }
