@@ -8,6 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libdnnl-dev ocl-icd-opencl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev libre2-dev nlohmann-json3-dev
+  libcurl4-openssl-dev
   python3-grpcio python3-protobuf python3-numpy python3-torch python3-yaml
   curl
   prometheus yamllint
