@@ -7,6 +7,9 @@
 //   slmctl health                                  # grpc.health.v1 check
 //   slmctl validate-config --role router router.yaml
 //   echo "text from stdin" | slmctl classify
+//   printf 'Hello' | slmctl tokenize --model m.gguf --add-special  # ids as a JSON array
+//   echo '[1, 15043]' | slmctl detokenize --model m.gguf           # the text
+#include <algorithm>
 #include <iostream>
 #include <iterator>
 #include <string>
@@ -17,6 +20,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_join.h"
 #include "tools/slmctl/commands.h"
+#include "tools/slmctl/tokenize_commands.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "gateway address host:port");
 ABSL_FLAG(int, timeout_ms, 10000, "deadline for the call in milliseconds");
@@ -26,14 +30,23 @@ ABSL_FLAG(std::string, route, "", "route hint: a route name that bypasses classi
 ABSL_FLAG(std::string, tenant, "", "tenant identity");
 ABSL_FLAG(std::string, service, "", "health: the service name to check (empty: the server)");
 ABSL_FLAG(std::string, role, "all-in-one", "validate-config: all-in-one, router or worker");
+ABSL_FLAG(std::string, model, "", "tokenize/detokenize: a GGUF file or a tokenizer.json");
+ABSL_FLAG(bool, add_special, false, "tokenize: add BOS/EOS as the vocabulary asks");
+ABSL_FLAG(bool, parse_special, false, "tokenize: control-token text becomes control tokens");
+ABSL_FLAG(bool, render_special, false, "detokenize: print control tokens' text");
 
 namespace {
 
 constexpr char kUsage[] =
     "slmctl COMMAND [flags] [TEXT...]\n"
-    "commands: classify, entities, route, health, validate-config FILE\n"
+    "commands: classify, entities, route, health, validate-config FILE, tokenize, detokenize\n"
     "TEXT defaults to standard input. Flags: --target --timeout_ms --json --task --route "
-    "--tenant --service --role";
+    "--tenant --service --role; tokenize/detokenize: --model --add-special --parse-special "
+    "--render-special";
+
+std::string StandardInput() {
+  return std::string((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+}
 
 std::string TextArgument(const std::vector<char*>& args) {
   if (args.size() > 2) return absl::StrJoin(args.begin() + 2, args.end(), " ");
@@ -46,7 +59,19 @@ std::string TextArgument(const std::vector<char*>& args) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  // Accept --add-special style spellings of the tokenize flags (Abseil names use underscores).
+  std::vector<std::string> spelled(argv, argv + argc);
+  std::vector<char*> normalized;
+  for (std::string& arg : spelled) {
+    for (const std::string name : {"--add-special", "--parse-special", "--render-special"}) {
+      if (arg.compare(0, name.size(), name) == 0 &&
+          (arg.size() == name.size() || arg[name.size()] == '=')) {
+        std::replace(arg.begin() + 2, arg.begin() + name.size(), '-', '_');
+      }
+    }
+    normalized.push_back(arg.data());
+  }
+  std::vector<char*> args = absl::ParseCommandLine(argc, normalized.data());
   if (args.size() < 2) {
     std::cerr << kUsage << "\n";
     return 2;
@@ -63,6 +88,18 @@ int main(int argc, char** argv) {
   if (command == "entities") return slm::slmctl::Entities(options, TextArgument(args));
   if (command == "route") return slm::slmctl::Route(options, TextArgument(args));
   if (command == "health") return slm::slmctl::Health(options, absl::GetFlag(FLAGS_service));
+  if (command == "tokenize" || command == "detokenize") {
+    slm::slmctl::TokenizeOptions tokenize;
+    tokenize.model = absl::GetFlag(FLAGS_model);
+    tokenize.add_special = absl::GetFlag(FLAGS_add_special);
+    tokenize.parse_special = absl::GetFlag(FLAGS_parse_special);
+    tokenize.render_special = absl::GetFlag(FLAGS_render_special);
+    // Text from the arguments (joined by spaces) or standard input byte for byte.
+    const std::string input =
+        args.size() > 2 ? absl::StrJoin(args.begin() + 2, args.end(), " ") : StandardInput();
+    return command == "tokenize" ? slm::slmctl::Tokenize(tokenize, input)
+                                 : slm::slmctl::Detokenize(tokenize, input);
+  }
   if (command == "validate-config") {
     if (args.size() != 3) {
       std::cerr << "usage: slmctl validate-config [--role all-in-one|router|worker] FILE\n";
