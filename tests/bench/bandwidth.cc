@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 namespace slm::bench {
 namespace {
@@ -41,6 +42,12 @@ uint64_t ReadPortable(const char* begin, const char* end) {
 
 }  // namespace
 
+double BenchClockSeconds(bool thread_cpu_time) {
+  timespec now;
+  clock_gettime(thread_cpu_time ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &now);
+  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
+}
+
 BandwidthProbe::BandwidthProbe()
     : buffer_(static_cast<char*>(std::aligned_alloc(64, static_cast<size_t>(kBandwidthBufferBytes)))) {
   // Non-zero contents, so no page is the shared zero page.
@@ -55,7 +62,8 @@ double BandwidthProbe::Measure(int threads, double seconds_wanted) {
   threads = std::max(1, threads);
   char* buffer = buffer_;
   volatile uint64_t sink = 0;
-  const auto start = std::chrono::steady_clock::now();
+  const bool cpu_time = threads == 1;
+  const double start = BenchClockSeconds(cpu_time);
   int64_t passes = 0;
   double seconds = 0.0;
   do {
@@ -69,7 +77,7 @@ double BandwidthProbe::Measure(int threads, double seconds_wanted) {
       if (sum == 42) sink = sink + 1;
     }
     ++passes;
-    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    seconds = BenchClockSeconds(cpu_time) - start;
   } while (seconds < seconds_wanted);
   return static_cast<double>(passes) * static_cast<double>(bytes) / seconds / 1e9;
 }

@@ -20,6 +20,9 @@ inline constexpr int64_t kBandwidthBufferBytes = int64_t{256} << 20;
 // GB/s (1e9 bytes per second).
 double MeasureReadBandwidthGBs(int threads);
 
+// Seconds on CLOCK_THREAD_CPUTIME_ID (calling thread's CPU time) or CLOCK_MONOTONIC.
+double BenchClockSeconds(bool thread_cpu_time);
+
 // The same probe, kept allocated so a benchmark can interleave short bandwidth windows with its
 // own (on a shared machine, a ratio of figures taken seconds apart means little).
 class BandwidthProbe {
@@ -28,7 +31,9 @@ class BandwidthProbe {
   ~BandwidthProbe();
   BandwidthProbe(const BandwidthProbe&) = delete;
   BandwidthProbe& operator=(const BandwidthProbe&) = delete;
-  // GB/s of whole passes over the buffer with `threads` threads for at least `seconds`.
+  // GB/s of whole passes over the buffer with `threads` threads for at least `seconds`. With one
+  // thread the time is the calling thread's CPU time (so time slices lost to other processes on a
+  // shared machine do not count); with more it is wall-clock time.
   double Measure(int threads, double seconds);
 
  private:
