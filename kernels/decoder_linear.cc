@@ -13,29 +13,75 @@ namespace slm::kernels {
 
 DecoderLinear::~DecoderLinear() = default;
 
-absl::StatusOr<std::unique_ptr<DecoderLinear>> DecoderLinear::Create(const float* weight,
-                                                                     const float* bias,
-                                                                     int64_t out, int64_t in,
-                                                                     DType dtype,
-                                                                     int64_t max_rows) {
+namespace {
+
+absl::Status CheckMaxRows(int64_t max_rows) {
   if (max_rows < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("DecoderLinear: max_rows must be positive; got ", max_rows));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DecoderLinear>> DecoderLinear::Assemble(
+    std::unique_ptr<PackedMatrix> packed, const float* dequantized, const float* bias,
+    int64_t out, int64_t in, DType dtype, int64_t max_rows) {
   std::unique_ptr<DecoderLinear> layer(new DecoderLinear());
   layer->out_ = out;
   layer->in_ = in;
   layer->max_rows_ = max_rows;
   layer->dtype_ = dtype;
-  if (dtype != DType::kF32) {
-    SLM_ASSIGN_OR_RETURN(layer->packed_, PackedMatrix::Create(weight, out, in, dtype));
-    if (bias != nullptr) layer->bias_.assign(bias, bias + out);
-  }
+  layer->packed_ = std::move(packed);
+  if (layer->packed_ != nullptr && bias != nullptr) layer->bias_.assign(bias, bias + out);
   if (dtype == DType::kF32 || max_rows > PackedMatrix::kMaxRows) {
-    SLM_ASSIGN_OR_RETURN(layer->linear_, Linear::Create(weight, bias, out, in, dtype,
+    SLM_ASSIGN_OR_RETURN(layer->linear_, Linear::Create(dequantized, bias, out, in, dtype,
                                                         Activation::kNone, max_rows));
   }
   return layer;
+}
+
+absl::StatusOr<std::unique_ptr<DecoderLinear>> DecoderLinear::Create(const float* weight,
+                                                                     const float* bias,
+                                                                     int64_t out, int64_t in,
+                                                                     DType dtype,
+                                                                     int64_t max_rows) {
+  SLM_RETURN_IF_ERROR(CheckMaxRows(max_rows));
+  std::unique_ptr<PackedMatrix> packed;
+  if (dtype != DType::kF32) {
+    SLM_ASSIGN_OR_RETURN(packed, PackedMatrix::Create(weight, out, in, dtype));
+  }
+  return Assemble(std::move(packed), weight, bias, out, in, dtype, max_rows);
+}
+
+absl::StatusOr<std::unique_ptr<DecoderLinear>> DecoderLinear::CreateFromInt8(
+    const int8_t* q, const float* scales, const float* bias, int64_t out, int64_t in,
+    int64_t max_rows) {
+  SLM_RETURN_IF_ERROR(CheckMaxRows(max_rows));
+  SLM_ASSIGN_OR_RETURN(std::unique_ptr<PackedMatrix> packed,
+                       PackedMatrix::CreateFromInt8(q, scales, out, in));
+  std::vector<float> dequantized;
+  if (max_rows > PackedMatrix::kMaxRows) {
+    dequantized.resize(static_cast<size_t>(out * in));
+    for (int64_t o = 0; o < out; ++o) {
+      for (int64_t i = 0; i < in; ++i) dequantized[o * in + i] = scales[o] * q[o * in + i];
+    }
+  }
+  return Assemble(std::move(packed), dequantized.data(), bias, out, in, DType::kInt8, max_rows);
+}
+
+absl::StatusOr<std::unique_ptr<DecoderLinear>> DecoderLinear::CreateFromBf16(
+    const uint16_t* weight, const float* bias, int64_t out, int64_t in, int64_t max_rows) {
+  SLM_RETURN_IF_ERROR(CheckMaxRows(max_rows));
+  SLM_ASSIGN_OR_RETURN(std::unique_ptr<PackedMatrix> packed,
+                       PackedMatrix::CreateFromBf16(weight, out, in));
+  std::vector<float> dequantized;
+  if (max_rows > PackedMatrix::kMaxRows) {
+    dequantized.resize(static_cast<size_t>(out * in));
+    for (int64_t i = 0; i < out * in; ++i) dequantized[i] = Bf16ToFloat(weight[i]);
+  }
+  return Assemble(std::move(packed), dequantized.data(), bias, out, in, DType::kBF16, max_rows);
 }
 
 absl::Status DecoderLinear::Forward(const float* x, int64_t rows, float* y) const {

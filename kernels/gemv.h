@@ -105,6 +105,20 @@ class DecoderLinear {
                                                                int64_t in, DType dtype,
                                                                int64_t max_rows);
 
+  // From already-converted weights (see PackedMatrix::CreateFromInt8 / CreateFromBf16): the
+  // packed copy is made without a float round trip; the oneDNN copy (max_rows > kMaxRows) is
+  // built from the dequantized values (for int8 it re-quantizes to the same q when each row's
+  // max |q| is 127, as QuantizeRowsInt8 produces).
+  static absl::StatusOr<std::unique_ptr<DecoderLinear>> CreateFromInt8(const int8_t* q,
+                                                                       const float* scales,
+                                                                       const float* bias,
+                                                                       int64_t out, int64_t in,
+                                                                       int64_t max_rows);
+  static absl::StatusOr<std::unique_ptr<DecoderLinear>> CreateFromBf16(const uint16_t* weight,
+                                                                       const float* bias,
+                                                                       int64_t out, int64_t in,
+                                                                       int64_t max_rows);
+
   // y = x W^T + b, x [rows, in], y [rows, out], 1 <= rows <= max_rows.
   absl::Status Forward(const float* x, int64_t rows, float* y) const;
 
@@ -118,6 +132,10 @@ class DecoderLinear {
 
  private:
   DecoderLinear() = default;
+  // Shared tail of the Create* functions: takes `packed`, adds bias and the oneDNN layer.
+  static absl::StatusOr<std::unique_ptr<DecoderLinear>> Assemble(
+      std::unique_ptr<PackedMatrix> packed, const float* dequantized, const float* bias,
+      int64_t out, int64_t in, DType dtype, int64_t max_rows);
   int64_t out_ = 0, in_ = 0, max_rows_ = 0;
   DType dtype_ = DType::kF32;
   std::unique_ptr<PackedMatrix> packed_;  // null for kF32

@@ -293,5 +293,38 @@ TEST(DecoderLinearTest, SmallAndLargeRowCountsMatchReference) {
   EXPECT_FALSE(DecoderLinear::Create(w.data(), nullptr, out, in, DType::kInt8, 0).ok());
 }
 
+TEST(DecoderLinearTest, FromInt8AndBf16MatchFloatCreate) {
+  const int64_t out = 40, in = 72;
+  const auto w = RandomUniform(out * in, -0.5f, 0.5f, 41);
+  const auto bias = RandomUniform(out, -1.0f, 1.0f, 42);
+  std::vector<int8_t> q(w.size());
+  std::vector<float> scales(out);
+  QuantizeRowsInt8(w.data(), out, in, q.data(), scales.data());
+  std::vector<uint16_t> wb(w.size());
+  for (size_t i = 0; i < w.size(); ++i) wb[i] = FloatToBf16(w[i]);
+  for (int64_t max_rows : {4, 16}) {
+    auto from_float = DecoderLinear::Create(w.data(), bias.data(), out, in, DType::kInt8, max_rows);
+    auto from_int8 =
+        DecoderLinear::CreateFromInt8(q.data(), scales.data(), bias.data(), out, in, max_rows);
+    auto from_bf16 = DecoderLinear::CreateFromBf16(wb.data(), bias.data(), out, in, max_rows);
+    ASSERT_TRUE(from_float.ok() && from_int8.ok() && from_bf16.ok());
+    for (int64_t rows = 1; rows <= max_rows; rows += 3) {
+      const auto x = RandomUniform(rows * in, -1.0f, 1.0f, static_cast<uint32_t>(rows + 50));
+      std::vector<float> a(rows * out), b(rows * out), c(rows * out), expected(rows * out);
+      ASSERT_TRUE((*from_float)->Forward(x.data(), rows, a.data()).ok());
+      ASSERT_TRUE((*from_int8)->Forward(x.data(), rows, b.data()).ok());
+      ASSERT_TRUE((*from_bf16)->Forward(x.data(), rows, c.data()).ok());
+      ReferenceLinear(x.data(), rows, w.data(), bias.data(), out, in, Activation::kNone,
+                      expected.data());
+      for (size_t i = 0; i < a.size(); ++i) {
+        EXPECT_NEAR(a[i], b[i], 1e-5 * (1 + std::fabs(a[i]))) << "rows=" << rows;
+        EXPECT_NEAR(c[i], expected[i], 2e-2 * (1 + std::fabs(expected[i]))) << "rows=" << rows;
+      }
+    }
+  }
+  EXPECT_FALSE(DecoderLinear::CreateFromInt8(q.data(), scales.data(), nullptr, out, in, 0).ok());
+  EXPECT_FALSE(DecoderLinear::CreateFromBf16(nullptr, nullptr, out, in, 4).ok());
+}
+
 }  // namespace
 }  // namespace slm::kernels
