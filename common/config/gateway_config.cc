@@ -16,6 +16,7 @@
 #include "common/config/classification_config.h"
 #include "common/config/endpoint.h"
 #include "common/config/string_view_compat.h"
+#include "common/config/upstream_config.h"
 #include "common/config/yaml_proto.h"
 #include "common/status_macros.h"
 
@@ -82,6 +83,7 @@ class Finalizer {
       }
     }
     ApplyClassificationDefaults(config);
+    ApplyUpstreamDefaults(config);
   }
 
   absl::Status Validate(const GatewayConfig& config) const {
@@ -110,6 +112,7 @@ class Finalizer {
       return Error("classification", "must be empty for the worker");
     }
     SLM_RETURN_IF_ERROR(ValidateClassification(config, positions_));
+    SLM_RETURN_IF_ERROR(ValidateUpstreams(config, positions_, role_ == ConfigRole::kWorker));
     return absl::OkStatus();
   }
 
@@ -271,13 +274,13 @@ class Finalizer {
     SLM_RETURN_IF_ERROR(
         ValidateName(route.name(), path + ".name", "route", "routes", names, index));
     std::string pool_path = path + ".pool";
-    if (route.pool().empty()) {
+    if (route.pool().empty() && route.upstream().empty()) {  // upstream: upstream_config.cc
       return Error(pool_path,
                    positions_.HasValue(pool_path) ? "must not be empty" : "required field missing");
     }
     bool found = false;
     for (const PoolConfig& pool : config.pools()) found |= pool.name() == route.pool();
-    if (!found) {
+    if (!found && !route.pool().empty()) {
       return Error(pool_path, absl::StrCat("unknown pool ", Quote(route.pool()),
                                            " (pools: ", NameList(config.pools()), ")"));
     }
