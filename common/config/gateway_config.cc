@@ -31,6 +31,12 @@ using slmgw::config::v1::WorkerConfig;
 // Configuration files are small; this bound keeps a mistaken path (/dev/zero) from eating memory.
 constexpr size_t kMaxConfigFileBytes = 16 << 20;
 constexpr std::string_view kDtypes[] = {"f32", "bf16", "int8"};
+// Generation defaults (WorkerConfig fields 20-25).
+constexpr uint32_t kDefaultMaxBatchSequences = 8;
+constexpr uint32_t kDefaultKvCacheMb = 256;
+constexpr std::string_view kDefaultKvDtype = "bf16";
+constexpr uint32_t kDefaultPrefillChunkTokens = 256;
+constexpr uint32_t kDefaultMaxTokens = 256;
 
 std::string Quote(absl::string_view text) {
   return absl::StrCat("\"", absl::CHexEscape(text), "\"");
@@ -81,6 +87,7 @@ class Finalizer {
       if (Absent(path + ".max_queue_depth", worker.max_queue_depth() == 0)) {
         worker.set_max_queue_depth(kDefaultWorkerMaxQueueDepth);
       }
+      ApplyGenerationDefaults(path, &worker);
     }
     ApplyClassificationDefaults(config);
     ApplyUpstreamDefaults(config);
@@ -208,6 +215,40 @@ class Finalizer {
     return absl::OkStatus();
   }
 
+  // Decoder workers: continuous batching and the KV cache (workers/generation reads these).
+  void ApplyGenerationDefaults(const std::string& path, WorkerConfig* worker) const {
+    if (Absent(path + ".max_batch_sequences", worker->max_batch_sequences() == 0)) {
+      worker->set_max_batch_sequences(kDefaultMaxBatchSequences);
+    }
+    if (Absent(path + ".kv_cache_mb", worker->kv_cache_mb() == 0)) {
+      worker->set_kv_cache_mb(kDefaultKvCacheMb);
+    }
+    if (Absent(path + ".kv_dtype", worker->kv_dtype().empty())) {
+      worker->set_kv_dtype(std::string(kDefaultKvDtype));
+    }
+    if (Absent(path + ".prefill_chunk_tokens", worker->prefill_chunk_tokens() == 0)) {
+      worker->set_prefill_chunk_tokens(kDefaultPrefillChunkTokens);
+    }
+    if (Absent(path + ".default_max_tokens", worker->default_max_tokens() == 0)) {
+      worker->set_default_max_tokens(kDefaultMaxTokens);
+    }
+  }
+
+  absl::Status ValidateGeneration(const WorkerConfig& worker, const std::string& path) const {
+    SLM_RETURN_IF_ERROR(ValidateRange(worker.max_batch_sequences(), 1, 256,
+                                      path + ".max_batch_sequences"));
+    SLM_RETURN_IF_ERROR(ValidateRange(worker.kv_cache_mb(), 1, 1 << 20, path + ".kv_cache_mb"));
+    bool known_kv_dtype = false;
+    for (std::string_view dtype : kDtypes) known_kv_dtype |= worker.kv_dtype() == dtype;
+    if (!known_kv_dtype) {
+      return Error(path + ".kv_dtype", absl::StrCat("expected one of f32, bf16, int8, got ",
+                                                    Quote(worker.kv_dtype())));
+    }
+    SLM_RETURN_IF_ERROR(ValidateRange(worker.prefill_chunk_tokens(), 1, 8192,
+                                      path + ".prefill_chunk_tokens"));
+    return ValidateRange(worker.default_max_tokens(), 1, 1 << 20, path + ".default_max_tokens");
+  }
+
   absl::Status ValidateWorker(const WorkerConfig& worker, const std::string& path,
                               absl::flat_hash_map<std::string, int>* names, int index) const {
     SLM_RETURN_IF_ERROR(
@@ -226,7 +267,7 @@ class Finalizer {
     SLM_RETURN_IF_ERROR(ValidateRange(worker.threads(), 1, kMaxWorkerThreads, path + ".threads"));
     SLM_RETURN_IF_ERROR(
         ValidateRange(worker.concurrency(), 1, kMaxWorkerThreads, path + ".concurrency"));
-    return absl::OkStatus();
+    return ValidateGeneration(worker, path);
   }
 
   absl::Status ValidatePool(const PoolConfig& pool, const std::string& path,

@@ -203,6 +203,7 @@ void GenerationEngine::Admit() {
   for (auto& sequence : gone) {
     Finish(*sequence, StopReason(*sequence, now), "cancelled");
   }
+  if (observer_ != nullptr && !joined.empty()) observer_->OnLoadChanged(load());
   for (Sequence* sequence : joined) {
     sequence->joined = now;
     absl::StatusOr<std::unique_ptr<KvCache>> cache =
@@ -213,7 +214,7 @@ void GenerationEngine::Admit() {
     }
     sequence->cache = *std::move(cache);
     sequence->sampler = std::make_unique<Sampler>(sequence->request.sampling);
-    sequence->text = detokenizer_.NewStream();
+    sequence->text = detokenizer_.NewStream(sequence->request.prompt);
     sequence->stop = std::make_unique<StopMatcher>(sequence->request.stop);
     sequence->history = sequence->request.prompt;
   }
@@ -245,7 +246,8 @@ void GenerationEngine::Finish(Sequence& sequence, const absl::Status& status,
     result.time_to_first_token = sequence.first_token - sequence.submitted;
     result.decode_time = now - sequence.first_token;
   }
-  sequence.sink->OnDone(status, result);
+  sequence.sink->OnFinished(status, result);
+  if (observer_ != nullptr) observer_->OnLoadChanged(load());
 }
 
 bool GenerationEngine::ProcessToken(Sequence& sequence, const float* logits) {

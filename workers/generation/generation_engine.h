@@ -18,10 +18,10 @@
 //
 // Cancellation: between steps the engine asks each sink whether its caller went away
 // (Cancelled) and checks each request's deadline; such a sequence stops at once (queued or
-// running), its cache is freed, and its sink gets OnDone with CANCELLED or DEADLINE_EXCEEDED.
+// running), its cache is freed, and its sink gets OnFinished with CANCELLED or DEADLINE_EXCEEDED.
 //
 // Ownership and threading: Submit hands the request to the engine; the sink is borrowed and must
-// stay valid until its OnDone, which is called exactly once for every accepted request (never
+// stay valid until its OnFinished, which is called exactly once for every accepted request (never
 // for a refused one). Sink callbacks run on the executor thread and must not block (a gRPC
 // reactor queues a write and returns). Submit and load() may be called from any thread. The
 // destructor finishes every remaining request with CANCELLED ("worker stopping"), then joins.
@@ -58,7 +58,9 @@ class TokenTextStream {
 class Detokenizer {
  public:
   virtual ~Detokenizer() = default;
-  virtual std::unique_ptr<TokenTextStream> NewStream() const = 0;
+  // A stream for the text that follows `prompt` (a tokenizer may decide, e.g., whether the
+  // first generated piece keeps its leading space from the prompt's last token).
+  virtual std::unique_ptr<TokenTextStream> NewStream(const std::vector<int32_t>& prompt) const = 0;
   virtual bool IsEndOfGeneration(int32_t token) const = 0;
 };
 
@@ -92,7 +94,7 @@ class GenerationSink {
   virtual void OnChunk(GenerationChunk chunk) = 0;
   // Last call. OK with finish_reason "stop" or "length"; CANCELLED (finish_reason "cancelled")
   // when the caller went away or the engine stops; DEADLINE_EXCEEDED; or the model's error.
-  virtual void OnDone(const absl::Status& status, const GenerationResult& result) = 0;
+  virtual void OnFinished(const absl::Status& status, const GenerationResult& result) = 0;
   // Polled between steps; true stops the sequence. Must be cheap and thread-safe.
   virtual bool Cancelled() const = 0;
 };
@@ -113,6 +115,8 @@ class GenerationObserver {
   virtual ~GenerationObserver() = default;
   virtual void OnStep(int32_t sequences, int32_t rows, absl::Duration elapsed,
                       const GenerationLoad& load) = 0;
+  // After a sequence joins or leaves (so gauges drop to 0 when the last one leaves).
+  virtual void OnLoadChanged(const GenerationLoad& load) = 0;
 };
 
 class GenerationEngine {
@@ -155,7 +159,7 @@ class GenerationEngine {
   void Admit();
   // One Forward over every active sequence, then sampling; finished sequences leave.
   void Step();
-  // Ends `sequence`: releases its reservation and cache, then reports OnDone.
+  // Ends `sequence`: releases its reservation and cache, then reports OnFinished.
   void Finish(Sequence& sequence, const absl::Status& status, const std::string& reason);
   // Samples the next token from `logits`; true when the sequence finished.
   bool ProcessToken(Sequence& sequence, const float* logits);

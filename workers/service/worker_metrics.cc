@@ -34,6 +34,30 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& registry)
       model_info(prometheus::BuildGauge()
                      .Name("slmgw_worker_model_info")
                      .Help("Always 1; labels describe the model a worker serves")
-                     .Register(registry)) {}
+                     .Register(registry)),
+      time_to_first_token(prometheus::BuildHistogram()
+                              .Name("slmgw_worker_time_to_first_token_seconds")
+                              .Help("Time from a generation request's arrival to its first token")
+                              .Register(registry)),
+      time_per_output_token(prometheus::BuildHistogram()
+                                .Name("slmgw_worker_time_per_output_token_seconds")
+                                .Help("Mean time between output tokens after the first, per request")
+                                .Register(registry)),
+      batch_sequences(prometheus::BuildHistogram()
+                          .Name("slmgw_worker_batch_sequences")
+                          .Help("Sequences in each model step (continuous batching)")
+                          .Register(registry)),
+      active_sequences(prometheus::BuildGauge()
+                           .Name("slmgw_worker_active_sequences")
+                           .Help("Sequences being generated (holding KV cache)")
+                           .Register(registry)),
+      kv_cache_used(prometheus::BuildGauge()
+                        .Name("slmgw_worker_kv_cache_used_bytes")
+                        .Help("KV-cache bytes reserved by running sequences")
+                        .Register(registry)),
+      kv_cache_budget(prometheus::BuildGauge()
+                          .Name("slmgw_worker_kv_cache_budget_bytes")
+                          .Help("KV-cache bytes the worker may reserve (kv_cache_mb)")
+                          .Register(registry)) {}
 
 }  // namespace slm::workers

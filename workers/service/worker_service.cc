@@ -12,6 +12,8 @@
 #include "common/status_macros.h"
 #include "kernels/dtype.h"
 #include "monitoring/metrics_server.h"
+#include "workers/decoder/architectures.h"
+#include "workers/gguf/gguf_file.h"
 
 namespace slm::workers {
 namespace {
@@ -40,6 +42,28 @@ absl::StatusOr<std::unique_ptr<WorkerServiceImpl>> WorkerServiceImpl::Create(
     const slmgw::config::v1::WorkerConfig& config, const std::string& models_dir,
     uint32_t max_text_bytes, std::shared_ptr<WorkerMetrics> metrics) {
   const std::string path = ResolveModelPath(config.model_path(), models_dir);
+  Executor::Options executor_options;
+  executor_options.threads = std::max<int>(1, config.concurrency());
+  executor_options.max_queue_depth = static_cast<int>(config.max_queue_depth());
+  executor_options.compute_threads = std::max<int>(1, config.threads());
+  {
+    absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(path);
+    if (!file.ok()) {
+      return absl::Status(file.status().code(),
+                          absl::StrCat("worker '", config.name(), "': cannot load model ", path,
+                                       ": ", file.status().message()));
+    }
+    absl::StatusOr<std::string> architecture = (*file)->GetString("general.architecture");
+    if (architecture.ok() && decoder::FindArchitecture(*architecture).ok()) {
+      file->reset();
+      SLM_ASSIGN_OR_RETURN(std::unique_ptr<GenerationHost> generation,
+                           GenerationHost::Create(config, path, max_text_bytes, metrics));
+      executor_options.threads = 1;  // unused: the generation engine has its own thread
+      return std::unique_ptr<WorkerServiceImpl>(
+          new WorkerServiceImpl(config.name(), nullptr, std::move(generation), max_text_bytes,
+                                executor_options, std::move(metrics)));
+    }
+  }
   EncoderOptions options;
   absl::StatusOr<kernels::DType> dtype =
       kernels::ParseDType(config.dtype().empty() ? "f32" : config.dtype());
@@ -61,16 +85,13 @@ absl::StatusOr<std::unique_ptr<WorkerServiceImpl>> WorkerServiceImpl::Create(
                 << (*model)->task() << ", " << (*model)->labels().size() << " labels, "
                 << kernels::DTypeName(options.dtype) << ") in "
                 << absl::ToDoubleMilliseconds(absl::Now() - start) << " ms";
-  Executor::Options executor_options;
-  executor_options.threads = std::max<int>(1, config.concurrency());
-  executor_options.max_queue_depth = static_cast<int>(config.max_queue_depth());
-  executor_options.compute_threads = std::max<int>(1, config.threads());
   return std::unique_ptr<WorkerServiceImpl>(
-      new WorkerServiceImpl(config.name(), *std::move(model), max_text_bytes, executor_options,
-                            std::move(metrics)));
+      new WorkerServiceImpl(config.name(), *std::move(model), nullptr, max_text_bytes,
+                            executor_options, std::move(metrics)));
 }
 
 WorkerServiceImpl::WorkerServiceImpl(std::string name, std::unique_ptr<EncoderModel> model,
+                                     std::unique_ptr<GenerationHost> generation,
                                      uint32_t max_text_bytes, Executor::Options executor_options,
                                      std::shared_ptr<WorkerMetrics> metrics)
     : name_(std::move(name)),
@@ -79,7 +100,9 @@ WorkerServiceImpl::WorkerServiceImpl(std::string name, std::unique_ptr<EncoderMo
       metrics_(std::move(metrics)),
       queue_depth_gauge_(&metrics_->queue_depth.Add({{"model", name_}})),
       in_flight_gauge_(&metrics_->in_flight.Add({{"model", name_}})),
+      generation_(std::move(generation)),
       executor_(executor_options) {
+  if (model_ == nullptr) return;  // a generation worker: GenerationHost reports its model
   metrics_->model_info
       .Add({{"model", name_},
             {"task", model_->task()},
@@ -87,7 +110,15 @@ WorkerServiceImpl::WorkerServiceImpl(std::string name, std::unique_ptr<EncoderMo
       .Set(1);
 }
 
+absl::Status WorkerServiceImpl::Unsupported(const char* operation) const {
+  return absl::FailedPreconditionError(
+      absl::StrCat("worker '", name_, "' serves a ",
+                   model_ != nullptr ? model_->task() : std::string("text_generation"),
+                   " model, which cannot ", operation));
+}
+
 slmgw::v1::LoadReport WorkerServiceImpl::Load() const {
+  if (generation_ != nullptr) return generation_->Load();
   slmgw::v1::LoadReport load;
   load.set_queue_depth(executor_.queue_depth());
   load.set_in_flight(in_flight_.load(std::memory_order_relaxed));
@@ -180,6 +211,11 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Classify(
     grpc::CallbackServerContext* context, const slmgw::v1::WorkerServiceClassifyRequest* request,
     slmgw::v1::WorkerServiceClassifyResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (model_ == nullptr) {
+    Record("classify", Unsupported("classify text"), 0);
+    reactor->Finish(ToGrpcStatus(Unsupported("classify text")));
+    return reactor;
+  }
   RunUnary(context, reactor, request->text(), "classify", response->mutable_report(),
            [this, request, response](const StopFn& stop, WorkerReport* report) -> absl::Status {
              SLM_ASSIGN_OR_RETURN(ClassifyOutput output, model_->Classify(request->text(), stop));
@@ -199,6 +235,11 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ExtractEntities(
     const slmgw::v1::WorkerServiceExtractEntitiesRequest* request,
     slmgw::v1::WorkerServiceExtractEntitiesResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (model_ == nullptr) {
+    Record("extract_entities", Unsupported("extract entities"), 0);
+    reactor->Finish(ToGrpcStatus(Unsupported("extract entities")));
+    return reactor;
+  }
   RunUnary(context, reactor, request->text(), "extract_entities", response->mutable_report(),
            [this, request, response](const StopFn& stop, WorkerReport* report) -> absl::Status {
              const std::string& text = request->text();
@@ -220,9 +261,9 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ExtractEntities(
 grpc::ServerUnaryReactor* WorkerServiceImpl::Generate(
     grpc::CallbackServerContext* context, const slmgw::v1::WorkerServiceGenerateRequest* request,
     slmgw::v1::WorkerServiceGenerateResponse* response) {
+  if (generation_ != nullptr) return generation_->Generate(context, request, response);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const absl::Status status = absl::FailedPreconditionError(absl::StrCat(
-      "worker '", name_, "' serves a ", model_->task(), " model, which cannot generate text"));
+  const absl::Status status = Unsupported("generate text");
   Record("generate", status, 0);
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
@@ -231,15 +272,15 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Generate(
 grpc::ServerWriteReactor<slmgw::v1::WorkerServiceGenerateStreamResponse>*
 WorkerServiceImpl::GenerateStream(grpc::CallbackServerContext* context,
                                   const slmgw::v1::WorkerServiceGenerateStreamRequest* request) {
+  if (generation_ != nullptr) return generation_->GenerateStream(context, request);
   // Finishes at once: this worker's model does not generate.
   class Refusal final : public grpc::ServerWriteReactor<slmgw::v1::WorkerServiceGenerateStreamResponse> {
    public:
     explicit Refusal(const grpc::Status& status) { Finish(status); }
     void OnDone() override { delete this; }
   };
-  const absl::Status status = absl::FailedPreconditionError(absl::StrCat(
-      "worker '", name_, "' serves a ", model_->task(), " model, which cannot generate text"));
-  Record("generate", status, 0);
+  const absl::Status status = Unsupported("generate text");
+  Record("generate_stream", status, 0);
   return new Refusal(ToGrpcStatus(status));
 }
 
@@ -256,12 +297,17 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::DescribeModel(
     grpc::CallbackServerContext* context, const slmgw::v1::DescribeModelRequest* request,
     slmgw::v1::DescribeModelResponse* response) {
   slmgw::v1::ModelInfo* info = response->mutable_model();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (generation_ != nullptr) {
+    *info = generation_->Describe();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
   info->set_name(model_->name());
   info->set_task(model_->task());
   for (const std::string& label : model_->labels()) info->add_labels(label);
   info->set_dtype(std::string(kernels::DTypeName(model_->dtype())));
   info->set_max_input_tokens(static_cast<uint32_t>(model_->max_tokens()));
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

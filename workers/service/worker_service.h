@@ -1,5 +1,7 @@
 // The slmgw.v1.WorkerService of one model: validates requests, queues them on the model's
-// executor, and answers with the result and the worker's load.
+// executor, and answers with the result and the worker's load. The model is an encoder
+// (classification, entities) or a decoder (generation, through GenerationHost), chosen by the
+// GGUF file's general.architecture.
 //
 //   auto metrics = std::make_shared<WorkerMetrics>(*metrics_server->registry());
 //   SLM_ASSIGN_OR_RETURN(auto service,
@@ -23,20 +25,25 @@
 #include "slmgw/v1/worker.grpc.pb.h"
 #include "workers/encoder/encoder_model.h"
 #include "workers/service/executor.h"
+#include "workers/service/generation_host.h"
 #include "workers/service/worker_metrics.h"
 
 namespace slm::workers {
 
 class WorkerServiceImpl final : public slmgw::v1::WorkerService::CallbackService {
  public:
-  // Loads `config.model_path` (relative paths resolve against `models_dir`).
-  // Errors name the worker and the model file.
+  // Loads `config.model_path` (relative paths resolve against `models_dir`): a decoder
+  // architecture (llama, mistral, qwen2, phi3) becomes a generation worker, anything else an
+  // encoder. Errors name the worker and the model file.
   static absl::StatusOr<std::unique_ptr<WorkerServiceImpl>> Create(
       const slmgw::config::v1::WorkerConfig& config, const std::string& models_dir,
       uint32_t max_text_bytes, std::shared_ptr<WorkerMetrics> metrics);
 
   const std::string& name() const { return name_; }
-  const EncoderModel& model() const { return *model_; }
+  // The encoder, or null for a generation worker.
+  const EncoderModel* encoder() const { return model_.get(); }
+  // The generation host, or null for an encoder worker.
+  GenerationHost* generation() const { return generation_.get(); }
   slmgw::v1::LoadReport Load() const;
 
   grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
@@ -61,8 +68,10 @@ class WorkerServiceImpl final : public slmgw::v1::WorkerService::CallbackService
 
  private:
   WorkerServiceImpl(std::string name, std::unique_ptr<EncoderModel> model,
-                    uint32_t max_text_bytes, Executor::Options executor_options,
-                    std::shared_ptr<WorkerMetrics> metrics);
+                    std::unique_ptr<GenerationHost> generation, uint32_t max_text_bytes,
+                    Executor::Options executor_options, std::shared_ptr<WorkerMetrics> metrics);
+  // FAILED_PRECONDITION for an operation the model cannot do.
+  absl::Status Unsupported(const char* operation) const;
 
   // The body of a unary model call: `compute` runs on the executor and fills the response.
   // Returns the status the reactor is finished with.
@@ -80,6 +89,7 @@ class WorkerServiceImpl final : public slmgw::v1::WorkerService::CallbackService
   prometheus::Gauge* queue_depth_gauge_;
   prometheus::Gauge* in_flight_gauge_;
   std::atomic<int> in_flight_{0};
+  const std::unique_ptr<GenerationHost> generation_;
   // Declared last: destroyed first, so queued tasks finish while the members above still live.
   Executor executor_;
 };

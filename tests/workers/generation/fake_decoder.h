@@ -159,7 +159,7 @@ class LetterDetokenizer final : public Detokenizer {
  public:
   // -1: no token ends generation.
   explicit LetterDetokenizer(int32_t end_of_generation = 0) : end_(end_of_generation) {}
-  std::unique_ptr<TokenTextStream> NewStream() const override {
+  std::unique_ptr<TokenTextStream> NewStream(const std::vector<int32_t>&) const override {
     class Stream final : public TokenTextStream {
      public:
       std::string Next(int32_t token) override { return TokenLetter(token); }
@@ -181,7 +181,7 @@ class RecordingSink final : public GenerationSink {
     text_ += chunk.text;
     logprobs_.insert(logprobs_.end(), chunk.logprobs.begin(), chunk.logprobs.end());
   }
-  void OnDone(const absl::Status& status, const GenerationResult& result) override {
+  void OnFinished(const absl::Status& status, const GenerationResult& result) override {
     absl::MutexLock lock(&mutex_);
     ++done_calls_;
     status_ = status;
