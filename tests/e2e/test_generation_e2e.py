@@ -11,6 +11,7 @@ The vocabulary is single characters, so the prompt's token ids are known without
 and it has no end-of-generation token, so every generation runs to max_tokens.
 """
 import os
+import subprocess
 import time
 import unittest
 
@@ -200,6 +201,22 @@ class GenerationEndToEndTest(unittest.TestCase):
         self.assertEqual(caught.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
         info = self.stub.DescribeModel(worker_pb2.DescribeModelRequest(), timeout=10).model
         self.assertEqual(info.task, "text_generation")
+
+    def test_slmctl_generate_streams_from_a_worker(self):
+        result = subprocess.run(
+            [os.path.join(harness.BUILD_DIR, "slmctl"), "generate", "--worker", "--target",
+             self.worker.address, "--max_tokens", "12", "hello world"],
+            capture_output=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        expected = detokenize(self.model.greedy(prompt_ids("hello world"), 12))
+        self.assertEqual(result.stdout.decode(), expected + "\n")
+        self.assertIn("finish=length", result.stderr.decode())
+        self.assertIn("tokens_out=12", result.stderr.decode())
+        result = subprocess.run(
+            [os.path.join(harness.BUILD_DIR, "slmctl"), "generate", "--worker", "--target",
+             self.worker.address, "--top_p", "3", "hello"], capture_output=True, timeout=60)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("INVALID_ARGUMENT", result.stderr.decode())
 
     def test_single_model_flag_serves_without_config(self):
         worker = harness.Process("slm-worker", ["--model", self.model_path, "--dtype", "f32"],

@@ -7,6 +7,8 @@
 //   slmctl health                                  # grpc.health.v1 check
 //   slmctl validate-config --role router router.yaml
 //   echo "text from stdin" | slmctl classify
+//   slmctl generate --task chat --max_tokens 64 "Once upon a time"   # streams the text
+//   slmctl generate --worker --target 127.0.0.1:50061 --chat "Hi"   # a worker, no router
 //   printf 'Hello' | slmctl tokenize --model m.gguf --add-special  # ids as a JSON array
 //   echo '[1, 15043]' | slmctl detokenize --model m.gguf           # the text
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_join.h"
 #include "tools/slmctl/commands.h"
+#include "tools/slmctl/generate_command.h"
 #include "tools/slmctl/tokenize_commands.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "gateway address host:port");
@@ -34,12 +37,25 @@ ABSL_FLAG(std::string, model, "", "tokenize/detokenize: a GGUF file or a tokeniz
 ABSL_FLAG(bool, add_special, false, "tokenize: add BOS/EOS as the vocabulary asks");
 ABSL_FLAG(bool, parse_special, false, "tokenize: control-token text becomes control tokens");
 ABSL_FLAG(bool, render_special, false, "detokenize: print control tokens' text");
+ABSL_FLAG(bool, worker, false, "generate: --target is a worker (WorkerService), not the gateway");
+ABSL_FLAG(bool, chat, false, "generate: send the text as a user chat message");
+ABSL_FLAG(std::string, system, "", "generate --chat: a system message");
+ABSL_FLAG(uint32_t, max_tokens, 0, "generate: most output tokens (0: the worker's default)");
+ABSL_FLAG(float, temperature, 0, "generate: sampling temperature (0: greedy)");
+ABSL_FLAG(uint32_t, top_k, 0, "generate: top-k (0: off)");
+ABSL_FLAG(float, top_p, 0, "generate: top-p (0: off)");
+ABSL_FLAG(float, min_p, 0, "generate: min-p (0: off)");
+ABSL_FLAG(float, repetition_penalty, 0, "generate: repetition penalty (0: off)");
+ABSL_FLAG(uint64_t, seed, 0, "generate: sampling seed (0: random)");
+ABSL_FLAG(std::vector<std::string>, stop, {}, "generate: stop strings, comma-separated");
+ABSL_FLAG(bool, logprobs, false, "generate: print token log-probabilities to stderr");
 
 namespace {
 
 constexpr char kUsage[] =
     "slmctl COMMAND [flags] [TEXT...]\n"
-    "commands: classify, entities, route, health, validate-config FILE, tokenize, detokenize\n"
+    "commands: classify, entities, generate, route, health, validate-config FILE, tokenize, "
+    "detokenize\n"
     "TEXT defaults to standard input. Flags: --target --timeout_ms --json --task --route "
     "--tenant --service --role; tokenize/detokenize: --model --add-special --parse-special "
     "--render-special";
@@ -87,6 +103,22 @@ int main(int argc, char** argv) {
   if (command == "classify") return slm::slmctl::Classify(options, TextArgument(args));
   if (command == "entities") return slm::slmctl::Entities(options, TextArgument(args));
   if (command == "route") return slm::slmctl::Route(options, TextArgument(args));
+  if (command == "generate") {
+    slm::slmctl::GenerateOptions generate;
+    generate.worker = absl::GetFlag(FLAGS_worker);
+    generate.chat = absl::GetFlag(FLAGS_chat);
+    generate.system = absl::GetFlag(FLAGS_system);
+    generate.max_tokens = absl::GetFlag(FLAGS_max_tokens);
+    generate.temperature = absl::GetFlag(FLAGS_temperature);
+    generate.top_k = absl::GetFlag(FLAGS_top_k);
+    generate.top_p = absl::GetFlag(FLAGS_top_p);
+    generate.min_p = absl::GetFlag(FLAGS_min_p);
+    generate.repetition_penalty = absl::GetFlag(FLAGS_repetition_penalty);
+    generate.seed = absl::GetFlag(FLAGS_seed);
+    generate.stop = absl::GetFlag(FLAGS_stop);
+    generate.logprobs = absl::GetFlag(FLAGS_logprobs);
+    return slm::slmctl::Generate(options, generate, TextArgument(args));
+  }
   if (command == "health") return slm::slmctl::Health(options, absl::GetFlag(FLAGS_service));
   if (command == "tokenize" || command == "detokenize") {
     slm::slmctl::TokenizeOptions tokenize;
