@@ -92,15 +92,21 @@ void F32Blocks(const float* w, const float* x, int64_t rows, int64_t in, int64_t
   }
 }
 
-absl::Status CheckSizes(int64_t out, int64_t in) {
+// int8 accumulates sum_i (x_i + 128) * q_i in int32: |sum| <= 255 * 127 * in < 2^31 needs
+// in <= 65536.
+constexpr int64_t kMaxInt8In = 65536;
+
+absl::Status CheckSizes(int64_t out, int64_t in, DType dtype) {
   if (out <= 0 || in <= 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("PackedMatrix: out and in must be positive; got out=", out, " in=", in));
   }
-  if (in > (int64_t{1} << 24) || out > (int64_t{1} << 28)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("PackedMatrix: in must be <= 2^24 (int32 accumulation) and out <= 2^28; got "
-                     "out=", out, " in=", in));
+  if (out > (int64_t{1} << 28) || in > (int64_t{1} << 28) ||
+      (dtype == DType::kInt8 && in > kMaxInt8In)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "PackedMatrix: in must be <= ", dtype == DType::kInt8 ? kMaxInt8In : int64_t{1} << 28,
+        " for ", std::string(DTypeName(dtype)), " (int32 accumulation) and out <= 2^28; got out=",
+        out, " in=", in));
   }
   return absl::OkStatus();
 }
@@ -150,7 +156,7 @@ PackedMatrix::~PackedMatrix() = default;
 absl::StatusOr<std::unique_ptr<PackedMatrix>> PackedMatrix::Create(const float* weight,
                                                                    int64_t out, int64_t in,
                                                                    DType dtype) {
-  if (absl::Status status = CheckSizes(out, in); !status.ok()) return status;
+  if (absl::Status status = CheckSizes(out, in, dtype); !status.ok()) return status;
   if (weight == nullptr) return absl::InvalidArgumentError("PackedMatrix: weight is null");
   for (int64_t i = 0; i < out * in; ++i) {
     if (!std::isfinite(weight[i])) {
@@ -185,7 +191,7 @@ absl::StatusOr<std::unique_ptr<PackedMatrix>> PackedMatrix::CreateFromInt8(const
                                                                            const float* scales,
                                                                            int64_t out,
                                                                            int64_t in) {
-  if (absl::Status status = CheckSizes(out, in); !status.ok()) return status;
+  if (absl::Status status = CheckSizes(out, in, DType::kInt8); !status.ok()) return status;
   if (q == nullptr || scales == nullptr) {
     return absl::InvalidArgumentError("PackedMatrix: int8 weights or scales are null");
   }
@@ -221,7 +227,7 @@ absl::StatusOr<std::unique_ptr<PackedMatrix>> PackedMatrix::CreateFromInt8(const
 absl::StatusOr<std::unique_ptr<PackedMatrix>> PackedMatrix::CreateFromBf16(const uint16_t* weight,
                                                                            int64_t out,
                                                                            int64_t in) {
-  if (absl::Status status = CheckSizes(out, in); !status.ok()) return status;
+  if (absl::Status status = CheckSizes(out, in, DType::kBF16); !status.ok()) return status;
   if (weight == nullptr) return absl::InvalidArgumentError("PackedMatrix: bf16 weight is null");
   for (int64_t i = 0; i < out * in; ++i) {
     if ((weight[i] & 0x7F80u) == 0x7F80u) {

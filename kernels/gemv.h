@@ -52,7 +52,7 @@ class PackedMatrix {
   static constexpr int64_t kMaxRows = 8;
 
   // weight: [out, in] row-major f32, quantized/converted per `dtype`. InvalidArgument for a null
-  // weight, non-positive sizes or non-finite weights.
+  // weight, non-positive sizes, in > 65536 for int8 (int32 accumulation), or non-finite weights.
   static absl::StatusOr<std::unique_ptr<PackedMatrix>> Create(const float* weight, int64_t out,
                                                               int64_t in, DType dtype);
 

@@ -226,15 +226,20 @@ TEST(GemvTest, ConcurrentCallsAgree) {
 
 TEST(GemvTest, RejectsBadInput) {
   const std::vector<float> w(12, 1.0f);
+  absl::Status status;
   EXPECT_EQ(PackedMatrix::Create(nullptr, 3, 4, DType::kInt8).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(PackedMatrix::Create(w.data(), 0, 4, DType::kInt8).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(PackedMatrix::Create(w.data(), 3, -1, DType::kBF16).status().code(),
             absl::StatusCode::kInvalidArgument);
+  // Past the int32 accumulator's range (checked before the weight is read).
+  status = PackedMatrix::Create(w.data(), 1, 65537, DType::kInt8).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("65536"), std::string::npos) << status;
   std::vector<float> bad = w;
   bad[5] = NAN;
-  auto status = PackedMatrix::Create(bad.data(), 3, 4, DType::kBF16).status();
+  status = PackedMatrix::Create(bad.data(), 3, 4, DType::kBF16).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("weight[1, 1]"), std::string::npos) << status;
   std::vector<int8_t> q(12, 1);
