@@ -200,7 +200,8 @@ def state_dict_shapes(config):
 
 
 def random_state_dict(config, seed=0, scale=None):
-    """Random float32 weights (normal, std `scale` or 1/sqrt(fan_in)); norms around 1."""
+    """Random float32 weights (normal, std `scale` or 1/sqrt(fan_in); embeddings 1/sqrt(hidden));
+    norms around 1."""
     config.validate()
     gen = torch.Generator().manual_seed(seed)
     state = {}
@@ -210,7 +211,8 @@ def random_state_dict(config, seed=0, scale=None):
         elif name.endswith(".bias"):
             state[name] = 0.1 * torch.randn(shape, generator=gen)
         elif name == "model.embed_tokens.weight":
-            state[name] = torch.randn(shape, generator=gen)
+            # 1/sqrt(hidden): as a tied head this gives logits of RMS ~1, as real models have.
+            state[name] = torch.randn(shape, generator=gen) / math.sqrt(shape[1])
         else:
             std = scale if scale is not None else 1.0 / math.sqrt(shape[1])
             state[name] = std * torch.randn(shape, generator=gen)
@@ -236,8 +238,9 @@ class DecoderLM:
         cos, sin = emb.cos() * self.mscale, emb.sin() * self.mscale
         return x * cos + _rotate_half(x) * sin
 
-    def forward_ids(self, ids):
-        """Logits [len(ids), vocab] (float64) for the whole sequence from position 0."""
+    def forward_ids(self, ids, last_only=False):
+        """Logits [len(ids), vocab] (float64) for the whole sequence from position 0 ([1, vocab]
+        for the last token only with last_only)."""
         c, w = self.config, self.w
         ids = torch.as_tensor(ids, dtype=torch.long)
         n, d = ids.shape[0], c.head_dim
@@ -271,6 +274,8 @@ class DecoderLM:
             else:
                 gate, up = h @ w[names["gate"]].T, h @ w[names["up"]].T
             x = x + (F.silu(gate) * up) @ w[names["down"]].T
+        if last_only:
+            x = x[-1:]
         x = self._norm(x, w["model.norm.weight"])
         head = w["model.embed_tokens.weight"] if c.tie_embeddings else w["lm_head.weight"]
         return x @ head.T
@@ -279,7 +284,7 @@ class DecoderLM:
         """Greedy continuation of `prompt` for `steps` tokens (recomputes from scratch)."""
         ids = list(prompt)
         for _ in range(steps):
-            ids.append(int(torch.argmax(self.forward_ids(ids)[-1])))
+            ids.append(int(torch.argmax(self.forward_ids(ids, last_only=True)[-1])))
         return ids[len(prompt):]
 
 

@@ -8,10 +8,10 @@ namespace slm::workers::decoder {
 const std::vector<ArchitectureSpec>& Architectures() {
   // mistral GGUF files use the llama layout (llama.cpp's converter permutes their Q/K rows too).
   static const std::vector<ArchitectureSpec>* const kTable = new std::vector<ArchitectureSpec>{
-      {"llama", RopeStyle::kNorm, &LoadLlamaLayer},
-      {"mistral", RopeStyle::kNorm, &LoadLlamaLayer},
-      {"qwen2", RopeStyle::kNeox, &LoadQwen2Layer},
-      {"phi3", RopeStyle::kNeox, &LoadPhi3Layer},
+      {"llama", kernels::RopeStyle::kInterleaved, &LoadLlamaLayer},
+      {"mistral", kernels::RopeStyle::kInterleaved, &LoadLlamaLayer},
+      {"qwen2", kernels::RopeStyle::kNeox, &LoadQwen2Layer},
+      {"phi3", kernels::RopeStyle::kNeox, &LoadPhi3Layer},
   };
   return *kTable;
 }

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "kernels/decoder_ops.h"
 #include "workers/decoder/blocks.h"
 #include "workers/decoder/decoder_model.h"
 #include "workers/gguf/gguf_file.h"
@@ -25,7 +26,9 @@ using LayerLoader = absl::Status (*)(const GgufFile& file, const DecoderHParams&
 
 struct ArchitectureSpec {
   const char* name;  // general.architecture
-  RopeStyle rope_style;
+  // llama.cpp's rope type for the architecture's GGUF files: kInterleaved ("norm": llama,
+  // mistral, whose Q/K rows the converter permuted) or kNeox (qwen2, phi3: HF row order).
+  kernels::RopeStyle rope_style;
   LayerLoader load_layer;
 };
 

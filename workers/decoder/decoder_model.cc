@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -16,11 +17,14 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
-#include "kernels/linear.h"
+#include "kernels/decoder_ops.h"
+#include "kernels/gemv.h"
+#include "kernels/kv_attention.h"
 #include "workers/decoder/architectures.h"
 #include "workers/decoder/blocks.h"
 #include "workers/decoder/hparams.h"
 #include "workers/gguf/gguf_file.h"
+#include "workers/tokenizer/tokenizer.h"
 
 namespace slm::workers {
 namespace {
@@ -45,10 +49,10 @@ class ScopedOmpThreads {
 struct Layer {
   std::vector<float> attn_norm;
   std::vector<float> ffn_norm;
-  std::unique_ptr<kernels::Linear> qkv;          // [(h + 2 kv) * d, hidden] (+ bias)
-  std::unique_ptr<kernels::Linear> attn_output;  // [hidden, h * d]
-  std::unique_ptr<kernels::Linear> gate_up;      // [2 * ffn, hidden]
-  std::unique_ptr<kernels::Linear> down;         // [hidden, ffn]
+  std::unique_ptr<kernels::DecoderLinear> qkv;          // [(h + 2 kv) * d, hidden] (+ bias)
+  std::unique_ptr<kernels::DecoderLinear> attn_output;  // [hidden, h * d]
+  std::unique_ptr<kernels::DecoderLinear> gate_up;      // [2 * ffn, hidden]
+  std::unique_ptr<kernels::DecoderLinear> down;         // [hidden, ffn]
 };
 
 double MillisecondsSince(std::chrono::steady_clock::time_point start) {
@@ -67,14 +71,26 @@ class DecoderModelImpl final : public DecoderModel {
                                                      " tokens is outside 1..max_context (",
                                                      options_.max_context, ")"));
     }
-    return std::unique_ptr<KvCache>(new KvCacheImpl(this, max_tokens, hparams_.num_layers,
-                                                    hparams_.num_kv_heads, hparams_.head_dim,
-                                                    options_.kv_dtype));
+    SLM_ASSIGN_OR_RETURN(std::unique_ptr<KvCacheImpl> cache,
+                         KvCacheImpl::Create(this, max_tokens, hparams_.num_layers,
+                                             hparams_.num_kv_heads, hparams_.head_dim,
+                                             options_.kv_dtype));
+    return std::unique_ptr<KvCache>(std::move(cache));
   }
 
   int64_t KvBytesPerToken() const override {
-    return KvCacheImpl::BytesPerToken(hparams_.num_layers, hparams_.num_kv_heads,
-                                      hparams_.head_dim, options_.kv_dtype);
+    // Keys and values of every layer, plus int8's two f32 scales per kv head (allocations add
+    // alignment padding on top; KvCache::bytes() has the exact size).
+    const int64_t elements = hparams_.num_layers * 2 * hparams_.num_kv_heads * hparams_.head_dim;
+    switch (options_.kv_dtype) {
+      case kernels::DType::kF32:
+        return elements * 4;
+      case kernels::DType::kBF16:
+        return elements * 2;
+      case kernels::DType::kInt8:
+        return elements + hparams_.num_layers * 2 * hparams_.num_kv_heads * 4;
+    }
+    return elements * 4;
   }
 
   absl::Status Forward(absl::Span<const SequenceStep> steps, float* logits) const override;
@@ -87,15 +103,17 @@ class DecoderModelImpl final : public DecoderModel {
 
   DecoderHParams hparams_;
   DecoderOptions options_;
-  std::unique_ptr<decoder::Rope> rope_;
+  kernels::RopeStyle rope_style_ = kernels::RopeStyle::kInterleaved;
+  kernels::RopeTable rope_;
   std::vector<float> token_embeddings_;  // [vocab, hidden]
   std::vector<Layer> layers_;
   std::vector<float> output_norm_;
-  std::unique_ptr<kernels::Linear> output_;  // [vocab, hidden]
+  std::unique_ptr<kernels::DecoderLinear> output_;  // [vocab, hidden]
 };
 
 absl::Status DecoderModelImpl::LoadFrom(const GgufFile& file, const std::string& path,
                                         DecoderOptions options) {
+  const auto load_start = std::chrono::steady_clock::now();
   path_ = path;
   SLM_ASSIGN_OR_RETURN(hparams_, decoder::ReadHParams(file));
   SLM_ASSIGN_OR_RETURN(const decoder::ArchitectureSpec* spec,
@@ -116,10 +134,8 @@ absl::Status DecoderModelImpl::LoadFrom(const GgufFile& file, const std::string&
   if (options.threads == 0) options.threads = omp_get_max_threads();
   options_ = options;
   ScopedOmpThreads scoped_threads(options_.threads);
-  SLM_ASSIGN_OR_RETURN(decoder::RopeParams rope,
-                       decoder::ReadRopeParams(file, spec->rope_style, options_.max_context,
-                                               &hparams_));
-  rope_ = std::make_unique<decoder::Rope>(std::move(rope));
+  rope_style_ = spec->rope_style;
+  SLM_ASSIGN_OR_RETURN(rope_, decoder::ReadRopeTable(file, options_.max_context, &hparams_));
 
   const DecoderHParams& hp = hparams_;
   const int64_t q_dim = hp.num_heads * hp.head_dim;
@@ -141,47 +157,59 @@ absl::Status DecoderModelImpl::LoadFrom(const GgufFile& file, const std::string&
     layer.attn_norm = std::move(tensors.attn_norm);
     layer.ffn_norm = std::move(tensors.ffn_norm);
     start = std::chrono::steady_clock::now();
-    SLM_ASSIGN_OR_RETURN(layer.qkv, kernels::Linear::Create(
+    SLM_ASSIGN_OR_RETURN(layer.qkv, kernels::DecoderLinear::Create(
                                         tensors.qkv.data(),
                                         tensors.qkv_bias.empty() ? nullptr : tensors.qkv_bias.data(),
-                                        qkv_dim, hp.hidden_size, dtype, kernels::Activation::kNone,
-                                        rows));
+                                        qkv_dim, hp.hidden_size, dtype, rows));
     prepare_ms[0] += MillisecondsSince(start);
     start = std::chrono::steady_clock::now();
     SLM_ASSIGN_OR_RETURN(layer.attn_output,
-                         kernels::Linear::Create(tensors.attn_output.data(), nullptr,
-                                                 hp.hidden_size, q_dim, dtype,
-                                                 kernels::Activation::kNone, rows));
+                         kernels::DecoderLinear::Create(tensors.attn_output.data(), nullptr,
+                                                 hp.hidden_size, q_dim, dtype, rows));
     prepare_ms[1] += MillisecondsSince(start);
     start = std::chrono::steady_clock::now();
     SLM_ASSIGN_OR_RETURN(layer.gate_up,
-                         kernels::Linear::Create(tensors.gate_up.data(), nullptr, 2 * hp.ffn_size,
-                                                 hp.hidden_size, dtype,
-                                                 kernels::Activation::kNone, rows));
+                         kernels::DecoderLinear::Create(tensors.gate_up.data(), nullptr, 2 * hp.ffn_size,
+                                                 hp.hidden_size, dtype, rows));
     prepare_ms[2] += MillisecondsSince(start);
     start = std::chrono::steady_clock::now();
-    SLM_ASSIGN_OR_RETURN(layer.down, kernels::Linear::Create(tensors.down.data(), nullptr,
-                                                             hp.hidden_size, hp.ffn_size, dtype,
-                                                             kernels::Activation::kNone, rows));
+    SLM_ASSIGN_OR_RETURN(layer.down, kernels::DecoderLinear::Create(tensors.down.data(), nullptr,
+                                                             hp.hidden_size, hp.ffn_size, dtype, rows));
     prepare_ms[3] += MillisecondsSince(start);
   }
   SLM_ASSIGN_OR_RETURN(output_norm_,
                        decoder::ReadVector(file, "output_norm.weight", hp.hidden_size));
   auto start = std::chrono::steady_clock::now();
   if (hp.tied_output) {
-    SLM_ASSIGN_OR_RETURN(output_, kernels::Linear::Create(token_embeddings_.data(), nullptr,
-                                                          hp.vocab_size, hp.hidden_size, dtype,
-                                                          kernels::Activation::kNone, rows));
+    SLM_ASSIGN_OR_RETURN(output_, kernels::DecoderLinear::Create(token_embeddings_.data(), nullptr,
+                                                          hp.vocab_size, hp.hidden_size, dtype, rows));
   } else {
     SLM_ASSIGN_OR_RETURN(std::vector<float> head,
                          decoder::ReadMatrix(file, "output.weight", hp.vocab_size,
                                              hp.hidden_size));
-    SLM_ASSIGN_OR_RETURN(output_, kernels::Linear::Create(head.data(), nullptr, hp.vocab_size,
-                                                          hp.hidden_size, dtype,
-                                                          kernels::Activation::kNone, rows));
+    SLM_ASSIGN_OR_RETURN(output_, kernels::DecoderLinear::Create(head.data(), nullptr, hp.vocab_size,
+                                                          hp.hidden_size, dtype, rows));
   }
   prepare_ms[4] = MillisecondsSince(start);
+  if (file.Has("tokenizer.ggml.model")) {
+    SLM_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, LoadTokenizerFromGguf(file));
+    tokenizer_ = std::move(tokenizer);
+  }
   const double layers = static_cast<double>(hp.num_layers);
+  load_stats_.read_ms_per_layer = read_ms / layers;
+  load_stats_.qkv_ms_per_layer = prepare_ms[0] / layers;
+  load_stats_.attn_output_ms_per_layer = prepare_ms[1] / layers;
+  load_stats_.gate_up_ms_per_layer = prepare_ms[2] / layers;
+  load_stats_.down_ms_per_layer = prepare_ms[3] / layers;
+  load_stats_.output_head_ms = prepare_ms[4];
+  load_stats_.weight_bytes = output_->PreparedWeightBytes();
+  for (const Layer& layer : layers_) {
+    load_stats_.weight_bytes += layer.qkv->PreparedWeightBytes() +
+                                layer.attn_output->PreparedWeightBytes() +
+                                layer.gate_up->PreparedWeightBytes() +
+                                layer.down->PreparedWeightBytes();
+  }
+  load_stats_.total_ms = MillisecondsSince(load_start);
   SLM_LOG(INFO) << path << ": " << hp.architecture << " " << hp.num_layers << " layers, "
                 << kernels::DTypeName(dtype) << " weights; per layer: read+dequantize "
                 << read_ms / layers << " ms, prepare qkv " << prepare_ms[0] / layers
@@ -252,22 +280,17 @@ absl::Status DecoderModelImpl::Forward(absl::Span<const SequenceStep> steps,
   const int64_t q_dim = hp.num_heads * d;
   const int64_t kv_dim = hp.num_kv_heads * d;
   const int64_t qkv_dim = q_dim + 2 * kv_dim;
-  const int64_t group = hp.num_heads / hp.num_kv_heads;
 
-  // Row r of the batch: its step, cache and position.
-  std::vector<int32_t> row_step(static_cast<size_t>(total));
+  // Row r of the batch: its position in its sequence (a step's rows are consecutive).
   std::vector<int64_t> row_position(static_cast<size_t>(total));
   std::vector<KvCacheImpl*> caches(steps.size());
   std::vector<float> x(static_cast<size_t>(total * hidden));
-  int64_t longest = 0;
   {
     int64_t r = 0;
     for (size_t s = 0; s < steps.size(); ++s) {
       caches[s] = static_cast<KvCacheImpl*>(steps[s].cache);
       for (int32_t t = 0; t < steps[s].n_tokens; ++t, ++r) {
-        row_step[r] = static_cast<int32_t>(s);
         row_position[r] = caches[s]->size() + t;
-        longest = std::max(longest, row_position[r] + 1);
         std::copy_n(token_embeddings_.data() + int64_t{steps[s].tokens[t]} * hidden, hidden,
                     x.data() + r * hidden);
       }
@@ -279,49 +302,53 @@ absl::Status DecoderModelImpl::Forward(absl::Span<const SequenceStep> steps,
   std::vector<float> projected(static_cast<size_t>(total * hidden));
   std::vector<float> gate_up(static_cast<size_t>(total * 2 * hp.ffn_size));
   std::vector<float> activated(static_cast<size_t>(total * hp.ffn_size));
+  kernels::AttentionOptions attention_options;
+  attention_options.scale = 1.0f / std::sqrt(static_cast<float>(d));
 
+  kernels::RmsNorm(x.data(), total, hidden, layers_[0].attn_norm.data(), hp.rms_epsilon,
+                   normed.data());
   for (int64_t l = 0; l < hp.num_layers; ++l) {
     const Layer& layer = layers_[static_cast<size_t>(l)];
-    decoder::RmsNorm(x.data(), total, hidden, layer.attn_norm.data(), hp.rms_epsilon,
-                     normed.data());
     SLM_RETURN_IF_ERROR(layer.qkv->Forward(normed.data(), total, qkv.data()));
-    for (int64_t r = 0; r < total; ++r) {
-      float* row = qkv.data() + r * qkv_dim;
-      rope_->Apply(row, hp.num_heads, row_position[r]);
-      rope_->Apply(row + q_dim, hp.num_kv_heads, row_position[r]);
-      caches[row_step[r]]->Write(l, row_position[r], row + q_dim, row + q_dim + kv_dim);
-    }
-#pragma omp parallel
-    {
-      std::vector<float> scores(static_cast<size_t>(longest));
-#pragma omp for collapse(2) schedule(dynamic, 1)
-      for (int64_t r = 0; r < total; ++r) {
-        for (int64_t h = 0; h < hp.num_heads; ++h) {
-          caches[row_step[r]]->Attend(l, h / group, qkv.data() + r * qkv_dim + h * d,
-                                      row_position[r], scores.data(),
-                                      attention.data() + r * q_dim + h * d);
-        }
-      }
+    kernels::ApplyRope(qkv.data(), total, hp.num_heads, d, qkv_dim, row_position.data(), rope_,
+                       rope_style_);
+    kernels::ApplyRope(qkv.data() + q_dim, total, hp.num_kv_heads, d, qkv_dim,
+                       row_position.data(), rope_, rope_style_);
+    int64_t first_row = 0;
+    for (size_t s = 0; s < steps.size(); ++s) {
+      const kernels::KvLayerView view = caches[s]->Layer(l);
+      const float* rows_qkv = qkv.data() + first_row * qkv_dim;
+      const int64_t start = caches[s]->size();
+      SLM_RETURN_IF_ERROR(kernels::WriteKv(view, rows_qkv + q_dim, rows_qkv + q_dim + kv_dim,
+                                           qkv_dim, start, steps[s].n_tokens));
+      SLM_RETURN_IF_ERROR(kernels::CachedAttention(
+          view, rows_qkv, qkv_dim, start, steps[s].n_tokens, hp.num_heads, attention_options,
+          attention.data() + first_row * q_dim, q_dim));
+      first_row += steps[s].n_tokens;
     }
     SLM_RETURN_IF_ERROR(layer.attn_output->Forward(attention.data(), total, projected.data()));
-    for (int64_t i = 0; i < total * hidden; ++i) x[i] += projected[i];
-    decoder::RmsNorm(x.data(), total, hidden, layer.ffn_norm.data(), hp.rms_epsilon,
-                     normed.data());
+    kernels::AddRmsNorm(x.data(), projected.data(), total, hidden, layer.ffn_norm.data(),
+                        hp.rms_epsilon, normed.data());
     SLM_RETURN_IF_ERROR(layer.gate_up->Forward(normed.data(), total, gate_up.data()));
-    decoder::SwiGlu(gate_up.data(), total, hp.ffn_size, activated.data());
+    kernels::SwiGlu(gate_up.data(), gate_up.data() + hp.ffn_size, total, hp.ffn_size,
+                    2 * hp.ffn_size, activated.data());
     SLM_RETURN_IF_ERROR(layer.down->Forward(activated.data(), total, projected.data()));
-    for (int64_t i = 0; i < total * hidden; ++i) x[i] += projected[i];
+    // The residual add fused with the next norm: the next layer's, or the output norm.
+    const float* next_norm = l + 1 < hp.num_layers
+                                 ? layers_[static_cast<size_t>(l + 1)].attn_norm.data()
+                                 : output_norm_.data();
+    kernels::AddRmsNorm(x.data(), projected.data(), total, hidden, next_norm, hp.rms_epsilon,
+                        normed.data());
   }
 
-  // Final norm and head on the rows whose logits are wanted.
+  // The head on the rows whose logits are wanted (normed now holds the output norm).
   std::vector<float> wanted(static_cast<size_t>(logit_rows * hidden));
   int64_t out_row = 0;
   int64_t r = 0;
   for (const SequenceStep& step : steps) {
     const int64_t first = step.want_all_logits ? r : r + step.n_tokens - 1;
     const int64_t count = r + step.n_tokens - first;
-    decoder::RmsNorm(x.data() + first * hidden, count, hidden, output_norm_.data(),
-                     hp.rms_epsilon, wanted.data() + out_row * hidden);
+    std::copy_n(normed.data() + first * hidden, count * hidden, wanted.data() + out_row * hidden);
     out_row += count;
     r += step.n_tokens;
   }

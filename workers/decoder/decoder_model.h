@@ -38,6 +38,8 @@
 
 namespace slm::workers {
 
+class Tokenizer;  // workers/tokenizer/tokenizer.h
+
 struct DecoderOptions {
   // In-memory type of every weight matrix (f32; bf16; int8 per-output-channel), whatever the
   // GGUF tensor type (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K are converted at load).
@@ -74,6 +76,20 @@ struct DecoderHParams {
   bool tied_output = false;  // no output.weight: the head reuses token_embd
 };
 
+// Where Load spent its time, for the load-time budget (primitive and weight preparation under
+// 50 ms per layer type). "Per layer" figures are averages over the layers.
+struct DecoderLoadStats {
+  double read_ms_per_layer = 0;  // reading + dequantizing one layer's GGUF tensors to f32
+  // Preparing (quantizing, repacking, creating primitives) one layer's linear of each type.
+  double qkv_ms_per_layer = 0;
+  double attn_output_ms_per_layer = 0;
+  double gate_up_ms_per_layer = 0;
+  double down_ms_per_layer = 0;
+  double output_head_ms = 0;  // the [vocab, hidden] head, once
+  double total_ms = 0;        // all of Load
+  int64_t weight_bytes = 0;   // prepared weights held in memory (all copies)
+};
+
 // One sequence's key/value cache: for every layer, keys and values of the tokens seen so far.
 // Created by DecoderModel::NewSequenceCache; owned by the caller. Not thread-safe: one Forward at
 // a time may use it.
@@ -104,14 +120,19 @@ struct SequenceStep {
 class DecoderModel {
  public:
   // Reads and validates the GGUF file: unknown architecture or tensor type, missing tensor, shape
-  // mismatch, bad metadata or a truncated file are errors naming the key or tensor.
+  // mismatch, bad metadata or a truncated file are errors naming the key or tensor. A tokenizer
+  // the file declares but that fails to load is an error too.
   static absl::StatusOr<std::unique_ptr<DecoderModel>> Load(const std::string& gguf_path,
                                                             DecoderOptions options);
   virtual ~DecoderModel() = default;
 
   virtual const DecoderHParams& hparams() const = 0;
   virtual const DecoderOptions& options() const = 0;  // resolved (max_context, threads > 0)
-  const std::string& path() const { return path_; }  // for LoadTokenizerFromGguf(path())
+  const std::string& path() const { return path_; }
+  // The tokenizer the GGUF declares (tokenizer.ggml.*), loaded with the model; null when the
+  // file has no tokenizer.ggml.model key (test models). Shared so callers may keep it.
+  std::shared_ptr<const Tokenizer> tokenizer() const { return tokenizer_; }
+  virtual const DecoderLoadStats& load_stats() const { return load_stats_; }
 
   // A new empty cache for up to max_tokens tokens (1 <= max_tokens <= options().max_context,
   // else InvalidArgument naming both numbers). Memory is allocated up front (bytes()).
@@ -131,6 +152,8 @@ class DecoderModel {
  protected:
   DecoderModel() = default;
   std::string path_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  DecoderLoadStats load_stats_;
 };
 
 }  // namespace slm::workers

@@ -95,13 +95,11 @@ absl::StatusOr<DecoderHParams> ReadHParams(const GgufFile& file) {
   return hp;
 }
 
-absl::StatusOr<RopeParams> ReadRopeParams(const GgufFile& file, RopeStyle style,
-                                          int64_t max_context, DecoderHParams* hp) {
+absl::StatusOr<kernels::RopeTable> ReadRopeTable(const GgufFile& file, int64_t max_context,
+                                                 DecoderHParams* hp) {
   const std::string& a = hp->architecture;
-  RopeParams rope;
-  rope.style = style;
-  rope.head_dim = hp->head_dim;
-  rope.freq_base = hp->rope_freq_base;
+  kernels::RopeScaling scaling;
+  double attn_factor = 1.0;
   hp->rope_scaling = "none";
   SLM_ASSIGN_OR_RETURN(std::string type, file.GetStringOr(a + ".rope.scaling.type", "none"));
   if (type == "linear") {
@@ -109,27 +107,19 @@ absl::StatusOr<RopeParams> ReadRopeParams(const GgufFile& file, RopeStyle style,
     if (!(factor > 0.0) || !std::isfinite(factor)) {
       return Invalid(file, absl::StrCat(a, ".rope.scaling.factor is ", factor, ", expected > 0"));
     }
-    rope.freq_scale = 1.0 / factor;
+    scaling.type = kernels::RopeScalingType::kLinear;
+    scaling.factor = static_cast<float>(factor);
     hp->rope_scaling = "linear";
   } else if (type != "none" && type != "longrope" && type != "su") {
     return absl::UnimplementedError(absl::StrCat(file.path(), ": ", a, ".rope.scaling.type '",
                                                  type,
                                                  "' is not supported (none, linear, longrope)"));
   }
-  auto read_factors = [&](const std::string& name) -> absl::StatusOr<std::vector<float>> {
-    SLM_ASSIGN_OR_RETURN(std::vector<float> factors, file.ReadF32(name, {hp->head_dim / 2}));
-    for (float f : factors) {
-      if (!(f > 0.0f) || !std::isfinite(f)) {
-        return Invalid(file, absl::StrCat("tensor '", name, "' has a factor ", f,
-                                          ", expected finite and > 0"));
-      }
-    }
-    return factors;
-  };
   const bool has_long = file.FindTensor("rope_factors_long.weight").ok();
   const bool has_short = file.FindTensor("rope_factors_short.weight").ok();
+  std::string factors_tensor;
   if (file.FindTensor("rope_freqs.weight").ok()) {
-    SLM_ASSIGN_OR_RETURN(rope.freq_factors, read_factors("rope_freqs.weight"));
+    factors_tensor = "rope_freqs.weight";  // llama3: factors precomputed by the converter
     hp->rope_scaling = "llama3";
   } else if (has_long || has_short) {
     if (!(has_long && has_short)) {
@@ -139,13 +129,29 @@ absl::StatusOr<RopeParams> ReadRopeParams(const GgufFile& file, RopeStyle style,
     SLM_ASSIGN_OR_RETURN(int64_t original,
                          ReadPositive(file, a + ".rope.scaling.original_context_length",
                                       1 << 24));
-    SLM_ASSIGN_OR_RETURN(rope.attn_factor, file.GetFloatOr(a + ".rope.scaling.attn_factor", 1.0));
-    const bool use_long = max_context > original;
-    SLM_ASSIGN_OR_RETURN(rope.freq_factors, read_factors(use_long ? "rope_factors_long.weight"
-                                                                  : "rope_factors_short.weight"));
+    SLM_ASSIGN_OR_RETURN(attn_factor, file.GetFloatOr(a + ".rope.scaling.attn_factor", 1.0));
+    if (!(attn_factor > 0.0) || !std::isfinite(attn_factor)) {
+      return Invalid(file, absl::StrCat(a, ".rope.scaling.attn_factor is ", attn_factor,
+                                        ", expected > 0"));
+    }
+    // As llama.cpp: the long factors when the context we run with exceeds the original one.
+    factors_tensor = max_context > original ? "rope_factors_long.weight"
+                                            : "rope_factors_short.weight";
     hp->rope_scaling = "longrope";
   }
-  return rope;
+  if (!factors_tensor.empty()) {
+    SLM_ASSIGN_OR_RETURN(scaling.freq_factors, file.ReadF32(factors_tensor, {hp->head_dim / 2}));
+  }
+  absl::StatusOr<kernels::RopeTable> table = kernels::ComputeRopeTable(
+      hp->head_dim, static_cast<float>(hp->rope_freq_base), scaling);
+  if (!table.ok()) {
+    return absl::Status(table.status().code(),
+                        absl::StrCat(file.path(), ": ", factors_tensor.empty() ? "" : "tensor '",
+                                     factors_tensor, factors_tensor.empty() ? "" : "': ",
+                                     table.status().message()));
+  }
+  table->magnitude = static_cast<float>(attn_factor);
+  return table;
 }
 
 }  // namespace slm::workers::decoder

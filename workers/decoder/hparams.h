@@ -9,7 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "workers/decoder/blocks.h"
+#include "kernels/decoder_ops.h"
 #include "workers/decoder/decoder_model.h"
 #include "workers/gguf/gguf_file.h"
 
@@ -26,8 +26,8 @@ absl::StatusOr<DecoderHParams> ReadHParams(const GgufFile& file);
 // factors), rope_factors_long/short.weight (longrope: long when max_context exceeds
 // {arch}.rope.scaling.original_context_length; cos/sin times .rope.scaling.attn_factor).
 // Sets hparams->rope_scaling. Unsupported scaling types (yarn, ...) are errors naming the key.
-absl::StatusOr<RopeParams> ReadRopeParams(const GgufFile& file, RopeStyle style,
-                                          int64_t max_context, DecoderHParams* hparams);
+absl::StatusOr<kernels::RopeTable> ReadRopeTable(const GgufFile& file, int64_t max_context,
+                                                 DecoderHParams* hparams);
 
 }  // namespace slm::workers::decoder
 

@@ -6,14 +6,16 @@ as GGUF with our converter (tools/pyslm/llama.py to_gguf; Q/K permuted for llama
 llama.cpp does), computes float64 reference logits with PyTorch, runs decoder_tool on the same
 ids (several sequences batched in each Forward call, prefill in chunks of 5 tokens) and compares.
 
-Checks and tolerances (error = max abs difference over all logits of one model; RMS = root mean
-square of that model's reference logits):
-  f32 weights, f32 KV:  max abs error <= 1e-4 (only summation order differs).
-  bf16 weights:         max abs error <= 0.05 * RMS (8 significant bits per weight).
-  int8 weights:         max abs error <= 0.25 * RMS (per-channel int8 weights and per-call int8
-                        activations; measured worst 13.6% of RMS at hidden 64, where one
-                        activation scale per call is coarsest).
-  bf16 / int8 KV cache (f32 weights): <= 0.02 / 0.05 * RMS.
+Checks and tolerances (per model: max = max abs difference over all logits, rel = RMS of the
+differences / RMS of the reference logits, agree = share of positions whose argmax is among the
+reference's top 5):
+  f32 weights, f32 KV:  max <= 1e-4 absolute (only summation order differs), agree = 100%.
+  bf16 weights:         max <= 0.12 * RMS, rel <= 0.03, agree >= 95% (8 significant bits per
+                        weight and activation; measured worst max 5.5%, rel ~1%).
+  int8 weights:         max <= 0.50 * RMS, rel <= 0.10, agree >= 90% (per-channel int8 weights,
+                        per-row int8 activations: ~1% per matmul, amplified through random-weight
+                        attention; measured worst max 27%, rel ~5%).
+  bf16 / int8 KV cache (f32 weights): max <= 0.05 / 0.15 * RMS, rel <= 0.01 / 0.03.
   Weights stored as Q8_0, Q4_0, Q4_K, Q6_K, F16, BF16 in the GGUF: the reference uses the decoded
   weights (pyslm/ggml_quants.py), so f32 in memory must again match within 1e-4: this checks our
   C++ dequantization against an independent implementation of llama.cpp's layouts.
@@ -52,8 +54,11 @@ KQUANT = dict(vocab_size=512, hidden_size=256, num_layers=2, num_heads=4, num_kv
               ffn_size=512, context_length=256)
 
 LENGTHS = [1, 4, 13, 37]
-TOLERANCE = {"f32": ("abs", 1e-4), "bf16": ("rms", 0.05), "int8": ("rms", 0.25)}
-KV_TOLERANCE = {"bf16": 0.02, "int8": 0.05}
+# (kind of the max bound, max bound, rel bound, minimum argmax agreement)
+TOLERANCE = {"f32": ("abs", 1e-4, None, 1.0), "bf16": ("rms", 0.12, 0.03, 0.95),
+             "int8": ("rms", 0.50, 0.10, 0.9)}
+KV_TOLERANCE = {"bf16": ("rms", 0.05, 0.01, 0.9), "int8": ("rms", 0.15, 0.03, 0.9)}
+EXACT = ("abs", 1e-4, None, 1.0)
 
 
 def sequences(vocab, rng, lengths=LENGTHS):
@@ -76,23 +81,40 @@ class Checker:
         self.workdir = workdir
         self.failures = []
 
-    def compare(self, label, path, model, seqs, kind, bound, *extra):
+    def compare(self, label, path, model, seqs, tolerance, *extra):
+        kind, bound, rel_bound, min_agree = tolerance
         reference = [model.forward_ids(ids).numpy() for ids in seqs]
         rms = float(np.sqrt(np.mean(np.concatenate([r.reshape(-1) for r in reference]) ** 2)))
         got = run_tool(self.tool, path, seqs, "--chunk", "5", *extra)["logits"]
-        error = 0.0
+        error, squared, count, agree, positions = 0.0, 0.0, 0, 0, 0
         for want, actual in zip(reference, got):
             actual = np.asarray(actual, dtype=np.float64)
             if actual.shape != want.shape:
                 self.failures.append(f"{label}: logits shape {actual.shape}, expected {want.shape}")
                 return
-            error = max(error, float(np.max(np.abs(actual - want))))
+            diff = actual - want
+            error = max(error, float(np.max(np.abs(diff))))
+            squared += float(np.sum(diff ** 2))
+            count += diff.size
+            # The C++ argmax is among the reference's top 5 (random-weight logits over a large
+            # vocabulary have near-ties that quantization noise legitimately reorders).
+            top5 = np.argsort(-want, axis=1)[:, :5]
+            agree += int(np.sum(np.any(top5 == np.argmax(actual, axis=1)[:, None], axis=1)))
+            positions += want.shape[0]
+        rel = float(np.sqrt(squared / count)) / rms
+        agreement = agree / positions
         limit = bound if kind == "abs" else bound * rms
-        status = "ok" if error <= limit else "FAIL"
-        if status == "FAIL":
-            self.failures.append(f"{label}: max abs error {error:.3g} > {limit:.3g}")
-        print(f"{label:44s} max_abs_err={error:.3g} ({error / rms:.2%} of RMS {rms:.3g}) "
-              f"limit={limit:.3g} {status}", flush=True)
+        problems = []
+        if not error <= limit:
+            problems.append(f"max abs error {error:.3g} > {limit:.3g}")
+        if rel_bound is not None and not rel <= rel_bound:
+            problems.append(f"relative RMS error {rel:.3g} > {rel_bound}")
+        if agreement < min_agree:
+            problems.append(f"argmax agreement {agreement:.2f} < {min_agree}")
+        self.failures += [f"{label}: {p}" for p in problems]
+        print(f"{label:40s} max={error:.3g} ({error / rms:.2%} of RMS {rms:.3g}, limit "
+              f"{limit:.3g}) rel={rel:.2%} agree={agreement:.2f} "
+              f"{'FAIL' if problems else 'ok'}", flush=True)
 
     def greedy(self, label, path, model, prompts, steps):
         got = run_tool(self.tool, path, prompts, "--mode", "greedy", "--steps", str(steps),
@@ -131,12 +153,11 @@ def main():
             config.tie_embeddings = arch == "qwen2"
             path, model = check.model(config, seed)
             seqs = sequences(config.vocab_size, rng)
-            for dtype, (kind, bound) in TOLERANCE.items():
-                check.compare(f"{arch}/small/{dtype}", path, model, seqs, kind, bound,
+            for dtype, tolerance in TOLERANCE.items():
+                check.compare(f"{arch}/small/{dtype}", path, model, seqs, tolerance,
                               "--dtype", dtype)
-            for kv, bound in KV_TOLERANCE.items():
-                check.compare(f"{arch}/small/kv-{kv}", path, model, seqs, "rms", bound,
-                              "--kv", kv)
+            for kv, tolerance in KV_TOLERANCE.items():
+                check.compare(f"{arch}/small/kv-{kv}", path, model, seqs, tolerance, "--kv", kv)
             check.greedy(f"{arch}/small/f32", path, model, [[1, 2, 3], [7], [5, 9, 11, 13]], 64)
         # RoPE scaling variants.
         half = SMALL["hidden_size"] // SMALL["num_heads"] // 2
@@ -158,30 +179,29 @@ def main():
             path, model = check.model(config, 11, tag=kind)
             extra = ("--max_context", str(run_context)) if run_context else ()
             check.compare(f"{arch}/rope-{kind}/f32", path, model,
-                          sequences(config.vocab_size, rng), "abs", 1e-4, *extra)
+                          sequences(config.vocab_size, rng), EXACT, *extra)
         # GGUF tensor types, decoded in C++ vs in numpy.
         for weight_type in ["f16", "bf16", "q8_0", "q4_0"]:
             config = llama.DecoderConfig(architecture="llama", **SMALL)
             path, model = check.model(config, 3, weight_type)
             check.compare(f"llama/small/gguf-{weight_type}/f32", path, model,
-                          sequences(config.vocab_size, rng), "abs", 1e-4)
+                          sequences(config.vocab_size, rng), EXACT)
         for weight_type in ["q4_k", "q6_k"]:
             config = llama.DecoderConfig(architecture="qwen2", **KQUANT)
             path, model = check.model(config, 4, weight_type)
             check.compare(f"qwen2/kquant/gguf-{weight_type}/f32", path, model,
-                          sequences(config.vocab_size, rng), "abs", 1e-4)
+                          sequences(config.vocab_size, rng), EXACT)
         if not args.quick:
             config = llama.DecoderConfig(architecture="llama", tie_embeddings=True, **SMOLLM2)
             path, model = check.model(config, 5, tag="smollm2")
             seqs = sequences(config.vocab_size, rng, [1, 9, 24])
-            for dtype, (kind, bound) in TOLERANCE.items():
-                check.compare(f"llama/smollm2-3layer/{dtype}", path, model, seqs, kind, bound,
+            for dtype, tolerance in TOLERANCE.items():
+                check.compare(f"llama/smollm2-3layer/{dtype}", path, model, seqs, tolerance,
                               "--dtype", dtype)
             check.greedy("llama/smollm2-3layer/f32", path, model, [[1, 2, 3], [400, 5]], 64)
             qwen = dataclasses.replace(config, architecture="qwen2", tie_embeddings=True)
             path, model = check.model(qwen, 6, "q8_0", tag="smollm2")
-            check.compare("qwen2/smollm2-3layer/gguf-q8_0/f32", path, model, seqs[:2], "abs",
-                          1e-4)
+            check.compare("qwen2/smollm2-3layer/gguf-q8_0/f32", path, model, seqs[:2], EXACT)
     if check.failures:
         print("FAILED:\n  " + "\n  ".join(check.failures))
         return 1
