@@ -51,8 +51,11 @@ double BytesPerElement(slm::kernels::DType dtype) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::flat_hash_map<std::string, std::string> flags = {
-      {"--model", ""}, {"--dtype", "int8"}, {"--kv", "bf16"}, {"--threads", "1"}, {"--steps", "32"}};
+  absl::flat_hash_map<std::string, std::string> flags = {{"--model", ""},
+                                                         {"--dtype", "int8"},
+                                                         {"--kv", "bf16"},
+                                                         {"--threads", "1"},
+                                                         {"--steps", "32"}};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!flags.contains(argv[i])) {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
@@ -78,31 +81,34 @@ int main(int argc, char** argv) {
   const DecoderModel& model = **loaded;
   const auto& hp = model.hparams();
   const auto& load = model.load_stats();
-  std::printf("model %s: %s, %lld layers, hidden %lld, ffn %lld, heads %lld/%lld, vocab %lld; "
-              "weights %s, KV %s, %d thread(s)\n",
-              flags["--model"].c_str(), hp.architecture.c_str(), (long long)hp.num_layers,
-              (long long)hp.hidden_size, (long long)hp.ffn_size, (long long)hp.num_heads,
-              (long long)hp.num_kv_heads, (long long)hp.vocab_size, flags["--dtype"].c_str(),
-              flags["--kv"].c_str(), threads);
-  std::printf("load: total %.0f ms; per layer: read+dequantize %.2f ms, prepare qkv %.2f ms, "
-              "attn_output %.2f ms, gate_up %.2f ms, down %.2f ms; output head %.2f ms; "
-              "prepared weights %.1f MB\n",
-              load.total_ms, load.read_ms_per_layer, load.qkv_ms_per_layer,
-              load.attn_output_ms_per_layer, load.gate_up_ms_per_layer, load.down_ms_per_layer,
-              load.output_head_ms, load.weight_bytes / 1e6);
+  std::printf(
+      "model %s: %s, %lld layers, hidden %lld, ffn %lld, heads %lld/%lld, vocab %lld; "
+      "weights %s, KV %s, %d thread(s)\n",
+      flags["--model"].c_str(), hp.architecture.c_str(), (long long)hp.num_layers,
+      (long long)hp.hidden_size, (long long)hp.ffn_size, (long long)hp.num_heads,
+      (long long)hp.num_kv_heads, (long long)hp.vocab_size, flags["--dtype"].c_str(),
+      flags["--kv"].c_str(), threads);
+  std::printf(
+      "load: total %.0f ms; per layer: read+dequantize %.2f ms, prepare qkv %.2f ms, "
+      "attn_output %.2f ms, gate_up %.2f ms, down %.2f ms; output head %.2f ms; "
+      "prepared weights %.1f MB\n",
+      load.total_ms, load.read_ms_per_layer, load.qkv_ms_per_layer, load.attn_output_ms_per_layer,
+      load.gate_up_ms_per_layer, load.down_ms_per_layer, load.output_head_ms,
+      load.weight_bytes / 1e6);
 
   const double q_dim = static_cast<double>(hp.num_heads * hp.head_dim);
   const double qkv_dim = static_cast<double>((hp.num_heads + 2 * hp.num_kv_heads) * hp.head_dim);
   const double h = static_cast<double>(hp.hidden_size), f = static_cast<double>(hp.ffn_size);
-  const double parameters = static_cast<double>(hp.num_layers) *
-                                (qkv_dim * h + h * q_dim + 2 * f * h + h * f) +
-                            static_cast<double>(hp.vocab_size) * h;
+  const double parameters =
+      static_cast<double>(hp.num_layers) * (qkv_dim * h + h * q_dim + 2 * f * h + h * f) +
+      static_cast<double>(hp.vocab_size) * h;
   const double bytes_per_token = parameters * BytesPerElement(options.dtype);
   slm::bench::BandwidthProbe probe;
   const double bandwidth = probe.Measure(threads, 0.5);
-  std::printf("read bandwidth %.1f GB/s (%d thread(s)); weights streamed per decode step %.1f MB "
-              "-> roofline %.1f tokens/s at batch 1\n",
-              bandwidth, threads, bytes_per_token / 1e6, bandwidth * 1e9 / bytes_per_token);
+  std::printf(
+      "read bandwidth %.1f GB/s (%d thread(s)); weights streamed per decode step %.1f MB "
+      "-> roofline %.1f tokens/s at batch 1\n",
+      bandwidth, threads, bytes_per_token / 1e6, bandwidth * 1e9 / bytes_per_token);
 
   for (int prompt : {128, 512}) {
     if (prompt > model.options().max_context) continue;

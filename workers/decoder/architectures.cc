@@ -22,9 +22,8 @@ absl::StatusOr<const ArchitectureSpec*> FindArchitecture(const std::string& name
     if (name == spec.name) return &spec;
     absl::StrAppend(&supported, supported.empty() ? "" : ", ", spec.name);
   }
-  return absl::NotFoundError(absl::StrCat("general.architecture '", name,
-                                          "' is not a supported decoder (supported: ", supported,
-                                          ")"));
+  return absl::NotFoundError(absl::StrCat(
+      "general.architecture '", name, "' is not a supported decoder (supported: ", supported, ")"));
 }
 
 std::string LayerTensorName(int64_t layer, const char* suffix) {
@@ -47,25 +46,23 @@ absl::StatusOr<std::vector<float>> ReadVector(const GgufFile& file, const std::s
   return file.ReadF32(name, {size});
 }
 
-absl::Status LoadCommonLayerTensors(const GgufFile& file, const DecoderHParams& hp,
-                                    int64_t layer, LayerTensors* out) {
+absl::Status LoadCommonLayerTensors(const GgufFile& file, const DecoderHParams& hp, int64_t layer,
+                                    LayerTensors* out) {
   const int64_t q_dim = hp.num_heads * hp.head_dim;
-  SLM_ASSIGN_OR_RETURN(out->attn_norm,
-                       ReadVector(file, LayerTensorName(layer, "attn_norm.weight"),
-                                  hp.hidden_size));
-  SLM_ASSIGN_OR_RETURN(out->attn_output,
-                       ReadMatrix(file, LayerTensorName(layer, "attn_output.weight"),
-                                  hp.hidden_size, q_dim));
+  SLM_ASSIGN_OR_RETURN(
+      out->attn_norm, ReadVector(file, LayerTensorName(layer, "attn_norm.weight"), hp.hidden_size));
+  SLM_ASSIGN_OR_RETURN(
+      out->attn_output,
+      ReadMatrix(file, LayerTensorName(layer, "attn_output.weight"), hp.hidden_size, q_dim));
   SLM_ASSIGN_OR_RETURN(out->ffn_norm,
-                       ReadVector(file, LayerTensorName(layer, "ffn_norm.weight"),
-                                  hp.hidden_size));
+                       ReadVector(file, LayerTensorName(layer, "ffn_norm.weight"), hp.hidden_size));
   SLM_ASSIGN_OR_RETURN(out->down, ReadMatrix(file, LayerTensorName(layer, "ffn_down.weight"),
                                              hp.hidden_size, hp.ffn_size));
   return absl::OkStatus();
 }
 
-absl::Status LoadSeparateProjections(const GgufFile& file, const DecoderHParams& hp,
-                                     int64_t layer, bool biases_required, LayerTensors* out) {
+absl::Status LoadSeparateProjections(const GgufFile& file, const DecoderHParams& hp, int64_t layer,
+                                     bool biases_required, LayerTensors* out) {
   const int64_t q_dim = hp.num_heads * hp.head_dim;
   const int64_t kv_dim = hp.num_kv_heads * hp.head_dim;
   const struct {
@@ -76,9 +73,9 @@ absl::Status LoadSeparateProjections(const GgufFile& file, const DecoderHParams&
                {"attn_k.weight", "attn_k.bias", kv_dim},
                {"attn_v.weight", "attn_v.bias", kv_dim}};
   for (const auto& part : parts) {
-    SLM_ASSIGN_OR_RETURN(std::vector<float> weight,
-                         ReadMatrix(file, LayerTensorName(layer, part.weight), part.rows,
-                                    hp.hidden_size));
+    SLM_ASSIGN_OR_RETURN(
+        std::vector<float> weight,
+        ReadMatrix(file, LayerTensorName(layer, part.weight), part.rows, hp.hidden_size));
     out->qkv.insert(out->qkv.end(), weight.begin(), weight.end());
   }
   bool has_bias = biases_required;
@@ -95,9 +92,8 @@ absl::Status LoadSeparateProjections(const GgufFile& file, const DecoderHParams&
     }
   }
   for (const char* name : {"ffn_gate.weight", "ffn_up.weight"}) {
-    SLM_ASSIGN_OR_RETURN(std::vector<float> weight,
-                         ReadMatrix(file, LayerTensorName(layer, name), hp.ffn_size,
-                                    hp.hidden_size));
+    SLM_ASSIGN_OR_RETURN(std::vector<float> weight, ReadMatrix(file, LayerTensorName(layer, name),
+                                                               hp.ffn_size, hp.hidden_size));
     out->gate_up.insert(out->gate_up.end(), weight.begin(), weight.end());
   }
   return absl::OkStatus();

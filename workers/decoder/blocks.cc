@@ -8,14 +8,11 @@
 namespace slm::workers::decoder {
 
 absl::StatusOr<std::unique_ptr<KvCacheImpl>> KvCacheImpl::Create(const void* owner,
-                                                                 int64_t capacity,
-                                                                 int64_t layers,
-                                                                 int64_t kv_heads,
-                                                                 int64_t head_dim,
+                                                                 int64_t capacity, int64_t layers,
+                                                                 int64_t kv_heads, int64_t head_dim,
                                                                  kernels::DType dtype) {
   SLM_ASSIGN_OR_RETURN(std::unique_ptr<kernels::KvCacheBuffer> buffer,
-                       kernels::KvCacheBuffer::Create(dtype, layers, kv_heads, head_dim,
-                                                      capacity));
+                       kernels::KvCacheBuffer::Create(dtype, layers, kv_heads, head_dim, capacity));
   return std::unique_ptr<KvCacheImpl>(new KvCacheImpl(owner, std::move(buffer)));
 }
 

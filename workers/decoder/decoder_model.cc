@@ -23,6 +23,7 @@
 #include "workers/decoder/architectures.h"
 #include "workers/decoder/blocks.h"
 #include "workers/decoder/hparams.h"
+#include "workers/gguf/ggml_types.h"
 #include "workers/gguf/gguf_file.h"
 #include "workers/tokenizer/tokenizer.h"
 
@@ -71,10 +72,10 @@ class DecoderModelImpl final : public DecoderModel {
                                                      " tokens is outside 1..max_context (",
                                                      options_.max_context, ")"));
     }
-    SLM_ASSIGN_OR_RETURN(std::unique_ptr<KvCacheImpl> cache,
-                         KvCacheImpl::Create(this, max_tokens, hparams_.num_layers,
-                                             hparams_.num_kv_heads, hparams_.head_dim,
-                                             options_.kv_dtype));
+    SLM_ASSIGN_OR_RETURN(
+        std::unique_ptr<KvCacheImpl> cache,
+        KvCacheImpl::Create(this, max_tokens, hparams_.num_layers, hparams_.num_kv_heads,
+                            hparams_.head_dim, options_.kv_dtype));
     return std::unique_ptr<KvCache>(std::move(cache));
   }
 
@@ -96,6 +97,7 @@ class DecoderModelImpl final : public DecoderModel {
   absl::Status Forward(absl::Span<const SequenceStep> steps, float* logits) const override;
 
   absl::Status LoadFrom(const GgufFile& file, const std::string& path, DecoderOptions options);
+  absl::Status LoadEmbeddings(const GgufFile& file);
 
  private:
   absl::Status Validate(absl::Span<const SequenceStep> steps, int64_t* total_rows,
@@ -105,7 +107,11 @@ class DecoderModelImpl final : public DecoderModel {
   DecoderOptions options_;
   kernels::RopeStyle rope_style_ = kernels::RopeStyle::kInterleaved;
   kernels::RopeTable rope_;
-  std::vector<float> token_embeddings_;  // [vocab, hidden]
+  // token_embd as stored in the GGUF (any supported type), one row dequantized per token:
+  // [vocab] rows of embedding_row_bytes_.
+  GgmlType embedding_type_ = GgmlType::kF32;
+  std::vector<uint8_t> embedding_bytes_;
+  int64_t embedding_row_bytes_ = 0;
   std::vector<Layer> layers_;
   std::vector<float> output_norm_;
   std::unique_ptr<kernels::DecoderLinear> output_;  // [vocab, hidden]
@@ -120,9 +126,9 @@ absl::Status DecoderModelImpl::LoadFrom(const GgufFile& file, const std::string&
                        decoder::FindArchitecture(hparams_.architecture));
   if (options.max_context == 0) options.max_context = hparams_.context_length;
   if (options.max_context < 1 || options.max_context > hparams_.context_length) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": max_context ", options.max_context, " is outside 1..",
-        hparams_.architecture, ".context_length (", hparams_.context_length, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": max_context ", options.max_context, " is outside 1..",
+                     hparams_.architecture, ".context_length (", hparams_.context_length, ")"));
   }
   if (options.max_batch_tokens < 1 || options.max_batch_tokens > 65536) {
     return absl::InvalidArgumentError(
@@ -144,9 +150,7 @@ absl::Status DecoderModelImpl::LoadFrom(const GgufFile& file, const std::string&
   const kernels::DType dtype = options_.dtype;
   double read_ms = 0;
   double prepare_ms[5] = {0, 0, 0, 0, 0};  // qkv, attn_output, gate_up, down, output
-  SLM_ASSIGN_OR_RETURN(token_embeddings_,
-                       decoder::ReadMatrix(file, "token_embd.weight", hp.vocab_size,
-                                           hp.hidden_size));
+  SLM_RETURN_IF_ERROR(LoadEmbeddings(file));
   layers_.resize(static_cast<size_t>(hp.num_layers));
   for (int64_t l = 0; l < hp.num_layers; ++l) {
     auto start = std::chrono::steady_clock::now();
@@ -157,38 +161,40 @@ absl::Status DecoderModelImpl::LoadFrom(const GgufFile& file, const std::string&
     layer.attn_norm = std::move(tensors.attn_norm);
     layer.ffn_norm = std::move(tensors.ffn_norm);
     start = std::chrono::steady_clock::now();
-    SLM_ASSIGN_OR_RETURN(layer.qkv, kernels::DecoderLinear::Create(
-                                        tensors.qkv.data(),
-                                        tensors.qkv_bias.empty() ? nullptr : tensors.qkv_bias.data(),
-                                        qkv_dim, hp.hidden_size, dtype, rows));
+    SLM_ASSIGN_OR_RETURN(
+        layer.qkv,
+        kernels::DecoderLinear::Create(tensors.qkv.data(),
+                                       tensors.qkv_bias.empty() ? nullptr : tensors.qkv_bias.data(),
+                                       qkv_dim, hp.hidden_size, dtype, rows));
     prepare_ms[0] += MillisecondsSince(start);
     start = std::chrono::steady_clock::now();
     SLM_ASSIGN_OR_RETURN(layer.attn_output,
                          kernels::DecoderLinear::Create(tensors.attn_output.data(), nullptr,
-                                                 hp.hidden_size, q_dim, dtype, rows));
+                                                        hp.hidden_size, q_dim, dtype, rows));
     prepare_ms[1] += MillisecondsSince(start);
     start = std::chrono::steady_clock::now();
-    SLM_ASSIGN_OR_RETURN(layer.gate_up,
-                         kernels::DecoderLinear::Create(tensors.gate_up.data(), nullptr, 2 * hp.ffn_size,
-                                                 hp.hidden_size, dtype, rows));
+    SLM_ASSIGN_OR_RETURN(layer.gate_up, kernels::DecoderLinear::Create(
+                                            tensors.gate_up.data(), nullptr, 2 * hp.ffn_size,
+                                            hp.hidden_size, dtype, rows));
     prepare_ms[2] += MillisecondsSince(start);
     start = std::chrono::steady_clock::now();
-    SLM_ASSIGN_OR_RETURN(layer.down, kernels::DecoderLinear::Create(tensors.down.data(), nullptr,
-                                                             hp.hidden_size, hp.ffn_size, dtype, rows));
+    SLM_ASSIGN_OR_RETURN(
+        layer.down, kernels::DecoderLinear::Create(tensors.down.data(), nullptr, hp.hidden_size,
+                                                   hp.ffn_size, dtype, rows));
     prepare_ms[3] += MillisecondsSince(start);
   }
   SLM_ASSIGN_OR_RETURN(output_norm_,
                        decoder::ReadVector(file, "output_norm.weight", hp.hidden_size));
   auto start = std::chrono::steady_clock::now();
-  if (hp.tied_output) {
-    SLM_ASSIGN_OR_RETURN(output_, kernels::DecoderLinear::Create(token_embeddings_.data(), nullptr,
-                                                          hp.vocab_size, hp.hidden_size, dtype, rows));
-  } else {
-    SLM_ASSIGN_OR_RETURN(std::vector<float> head,
-                         decoder::ReadMatrix(file, "output.weight", hp.vocab_size,
-                                             hp.hidden_size));
-    SLM_ASSIGN_OR_RETURN(output_, kernels::DecoderLinear::Create(head.data(), nullptr, hp.vocab_size,
-                                                          hp.hidden_size, dtype, rows));
+  {
+    // A tied head is token_embd itself; f32 only while the head is prepared.
+    SLM_ASSIGN_OR_RETURN(
+        std::vector<float> head,
+        decoder::ReadMatrix(file, hp.tied_output ? "token_embd.weight" : "output.weight",
+                            hp.vocab_size, hp.hidden_size));
+    SLM_ASSIGN_OR_RETURN(
+        output_, kernels::DecoderLinear::Create(head.data(), nullptr, hp.vocab_size, hp.hidden_size,
+                                                dtype, rows));
   }
   prepare_ms[4] = MillisecondsSince(start);
   if (file.Has("tokenizer.ggml.model")) {
@@ -204,10 +210,9 @@ absl::Status DecoderModelImpl::LoadFrom(const GgufFile& file, const std::string&
   load_stats_.output_head_ms = prepare_ms[4];
   load_stats_.weight_bytes = output_->PreparedWeightBytes();
   for (const Layer& layer : layers_) {
-    load_stats_.weight_bytes += layer.qkv->PreparedWeightBytes() +
-                                layer.attn_output->PreparedWeightBytes() +
-                                layer.gate_up->PreparedWeightBytes() +
-                                layer.down->PreparedWeightBytes();
+    load_stats_.weight_bytes +=
+        layer.qkv->PreparedWeightBytes() + layer.attn_output->PreparedWeightBytes() +
+        layer.gate_up->PreparedWeightBytes() + layer.down->PreparedWeightBytes();
   }
   load_stats_.total_ms = MillisecondsSince(load_start);
   SLM_LOG(INFO) << path << ": " << hp.architecture << " " << hp.num_layers << " layers, "
@@ -219,8 +224,37 @@ absl::Status DecoderModelImpl::LoadFrom(const GgufFile& file, const std::string&
   return absl::OkStatus();
 }
 
-absl::Status DecoderModelImpl::Validate(absl::Span<const SequenceStep> steps,
-                                        int64_t* total_rows, int64_t* logit_rows) const {
+absl::Status DecoderModelImpl::LoadEmbeddings(const GgufFile& file) {
+  // Shape and type checks (and the error messages) of ReadF32, on one row's worth.
+  SLM_ASSIGN_OR_RETURN(const GgufTensor* tensor, file.FindTensor("token_embd.weight"));
+  int64_t block_elements = 0, block_bytes = 0;
+  if (!GgmlTypeBlockInfo(tensor->type, &block_elements, &block_bytes) ||
+      hparams_.hidden_size % block_elements != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        file.path(), ": tensor 'token_embd.weight' has type ", GgmlTypeName(tensor->type),
+        " whose blocks do not divide a row of ", hparams_.hidden_size));
+  }
+  embedding_type_ = tensor->type;
+  embedding_row_bytes_ = hparams_.hidden_size / block_elements * block_bytes;
+  if (static_cast<uint64_t>(embedding_row_bytes_ * hparams_.vocab_size) != tensor->size_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.path(), ": tensor 'token_embd.weight' holds ", tensor->size_bytes,
+                     " bytes, expected ", embedding_row_bytes_ * hparams_.vocab_size));
+  }
+  std::vector<float> row(static_cast<size_t>(hparams_.hidden_size));
+  absl::Status status =
+      DequantizeToF32(embedding_type_, tensor->data, hparams_.hidden_size, row.data());
+  if (!status.ok()) {
+    return absl::Status(
+        status.code(),
+        absl::StrCat(file.path(), ": tensor 'token_embd.weight': ", status.message()));
+  }
+  embedding_bytes_.assign(tensor->data, tensor->data + tensor->size_bytes);
+  return absl::OkStatus();
+}
+
+absl::Status DecoderModelImpl::Validate(absl::Span<const SequenceStep> steps, int64_t* total_rows,
+                                        int64_t* logit_rows) const {
   if (steps.empty()) return absl::InvalidArgumentError("Forward needs at least one step");
   absl::flat_hash_set<const KvCache*> seen;
   *total_rows = 0;
@@ -244,10 +278,10 @@ absl::Status DecoderModelImpl::Validate(absl::Span<const SequenceStep> steps,
           absl::StrCat("step ", s, ": n_tokens is ", step.n_tokens, ", expected >= 1"));
     }
     if (cache->size() + step.n_tokens > cache->capacity()) {
-      return absl::OutOfRangeError(absl::StrCat(
-          "step ", s, ": ", step.n_tokens, " tokens at position ", cache->size(),
-          " exceed the sequence's capacity of ", cache->capacity(),
-          " tokens (prompt plus generated tokens longer than the context)"));
+      return absl::OutOfRangeError(
+          absl::StrCat("step ", s, ": ", step.n_tokens, " tokens at position ", cache->size(),
+                       " exceed the sequence's capacity of ", cache->capacity(),
+                       " tokens (prompt plus generated tokens longer than the context)"));
     }
     for (int32_t t = 0; t < step.n_tokens; ++t) {
       if (step.tokens[t] < 0 || step.tokens[t] >= hparams_.vocab_size) {
@@ -267,8 +301,7 @@ absl::Status DecoderModelImpl::Validate(absl::Span<const SequenceStep> steps,
   return absl::OkStatus();
 }
 
-absl::Status DecoderModelImpl::Forward(absl::Span<const SequenceStep> steps,
-                                       float* logits) const {
+absl::Status DecoderModelImpl::Forward(absl::Span<const SequenceStep> steps, float* logits) const {
   int64_t total = 0;
   int64_t logit_rows = 0;
   SLM_RETURN_IF_ERROR(Validate(steps, &total, &logit_rows));
@@ -291,8 +324,11 @@ absl::Status DecoderModelImpl::Forward(absl::Span<const SequenceStep> steps,
       caches[s] = static_cast<KvCacheImpl*>(steps[s].cache);
       for (int32_t t = 0; t < steps[s].n_tokens; ++t, ++r) {
         row_position[r] = caches[s]->size() + t;
-        std::copy_n(token_embeddings_.data() + int64_t{steps[s].tokens[t]} * hidden, hidden,
-                    x.data() + r * hidden);
+        // Cannot fail: the type and row geometry were checked at load.
+        DequantizeToF32(embedding_type_,
+                        embedding_bytes_.data() + steps[s].tokens[t] * embedding_row_bytes_, hidden,
+                        x.data() + r * hidden)
+            .IgnoreError();
       }
     }
   }
@@ -312,8 +348,8 @@ absl::Status DecoderModelImpl::Forward(absl::Span<const SequenceStep> steps,
     SLM_RETURN_IF_ERROR(layer.qkv->Forward(normed.data(), total, qkv.data()));
     kernels::ApplyRope(qkv.data(), total, hp.num_heads, d, qkv_dim, row_position.data(), rope_,
                        rope_style_);
-    kernels::ApplyRope(qkv.data() + q_dim, total, hp.num_kv_heads, d, qkv_dim,
-                       row_position.data(), rope_, rope_style_);
+    kernels::ApplyRope(qkv.data() + q_dim, total, hp.num_kv_heads, d, qkv_dim, row_position.data(),
+                       rope_, rope_style_);
     int64_t first_row = 0;
     for (size_t s = 0; s < steps.size(); ++s) {
       const kernels::KvLayerView view = caches[s]->Layer(l);
@@ -321,9 +357,9 @@ absl::Status DecoderModelImpl::Forward(absl::Span<const SequenceStep> steps,
       const int64_t start = caches[s]->size();
       SLM_RETURN_IF_ERROR(kernels::WriteKv(view, rows_qkv + q_dim, rows_qkv + q_dim + kv_dim,
                                            qkv_dim, start, steps[s].n_tokens));
-      SLM_RETURN_IF_ERROR(kernels::CachedAttention(
-          view, rows_qkv, qkv_dim, start, steps[s].n_tokens, hp.num_heads, attention_options,
-          attention.data() + first_row * q_dim, q_dim));
+      SLM_RETURN_IF_ERROR(
+          kernels::CachedAttention(view, rows_qkv, qkv_dim, start, steps[s].n_tokens, hp.num_heads,
+                                   attention_options, attention.data() + first_row * q_dim, q_dim));
       first_row += steps[s].n_tokens;
     }
     SLM_RETURN_IF_ERROR(layer.attn_output->Forward(attention.data(), total, projected.data()));

@@ -64,10 +64,10 @@ struct DecoderHParams {
   std::string name;          // general.name, else the file stem
   int64_t vocab_size = 0;    // rows of token_embd
   int64_t context_length = 0;
-  int64_t hidden_size = 0;  // embedding_length
-  int64_t num_layers = 0;   // block_count
-  int64_t ffn_size = 0;     // feed_forward_length
-  int64_t num_heads = 0;    // attention.head_count
+  int64_t hidden_size = 0;   // embedding_length
+  int64_t num_layers = 0;    // block_count
+  int64_t ffn_size = 0;      // feed_forward_length
+  int64_t num_heads = 0;     // attention.head_count
   int64_t num_kv_heads = 0;  // attention.head_count_kv (defaults to num_heads)
   int64_t head_dim = 0;      // hidden_size / num_heads
   double rope_freq_base = 10000.0;

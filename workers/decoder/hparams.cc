@@ -15,12 +15,11 @@ namespace {
 constexpr int64_t kMaxDim = int64_t{1} << 20;
 constexpr int64_t kMaxLayers = 4096;
 
-absl::StatusOr<int64_t> ReadPositive(const GgufFile& file, const std::string& key,
-                                     int64_t limit) {
+absl::StatusOr<int64_t> ReadPositive(const GgufFile& file, const std::string& key, int64_t limit) {
   SLM_ASSIGN_OR_RETURN(int64_t value, file.GetInt(key));
   if (value <= 0 || value > limit) {
-    return absl::InvalidArgumentError(absl::StrCat(file.path(), ": ", key, " is ", value,
-                                                   ", expected 1..", limit));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.path(), ": ", key, " is ", value, ", expected 1..", limit));
   }
   return value;
 }
@@ -48,17 +47,17 @@ absl::StatusOr<DecoderHParams> ReadHParams(const GgufFile& file) {
                          ReadPositive(file, a + ".attention.head_count_kv", hp.num_heads));
   }
   if (hp.num_heads % hp.num_kv_heads != 0) {
-    return Invalid(file, absl::StrCat(a, ".attention.head_count ", hp.num_heads,
-                                      " is not a multiple of ", a, ".attention.head_count_kv ",
-                                      hp.num_kv_heads));
+    return Invalid(
+        file, absl::StrCat(a, ".attention.head_count ", hp.num_heads, " is not a multiple of ", a,
+                           ".attention.head_count_kv ", hp.num_kv_heads));
   }
   if (file.Has(a + ".attention.key_length")) {
     SLM_ASSIGN_OR_RETURN(hp.head_dim, ReadPositive(file, a + ".attention.key_length", 4096));
   } else {
     if (hp.hidden_size % hp.num_heads != 0) {
-      return Invalid(file, absl::StrCat(a, ".embedding_length ", hp.hidden_size,
-                                        " is not a multiple of ", a, ".attention.head_count ",
-                                        hp.num_heads));
+      return Invalid(
+          file, absl::StrCat(a, ".embedding_length ", hp.hidden_size, " is not a multiple of ", a,
+                             ".attention.head_count ", hp.num_heads));
     }
     hp.head_dim = hp.hidden_size / hp.num_heads;
   }
@@ -75,8 +74,8 @@ absl::StatusOr<DecoderHParams> ReadHParams(const GgufFile& file) {
   }
   SLM_ASSIGN_OR_RETURN(hp.rope_freq_base, file.GetFloatOr(a + ".rope.freq_base", 10000.0));
   if (!(hp.rope_freq_base > 1.0) || !std::isfinite(hp.rope_freq_base)) {
-    return Invalid(file, absl::StrCat(a, ".rope.freq_base is ", hp.rope_freq_base,
-                                      ", expected > 1"));
+    return Invalid(file,
+                   absl::StrCat(a, ".rope.freq_base is ", hp.rope_freq_base, ", expected > 1"));
   }
   SLM_ASSIGN_OR_RETURN(double epsilon,
                        file.GetFloatOr(a + ".attention.layer_norm_rms_epsilon", 1e-5));
@@ -87,8 +86,8 @@ absl::StatusOr<DecoderHParams> ReadHParams(const GgufFile& file) {
   hp.rms_epsilon = static_cast<float>(epsilon);
   SLM_ASSIGN_OR_RETURN(const GgufTensor* embeddings, file.FindTensor("token_embd.weight"));
   if (embeddings->dims.size() != 2 || embeddings->dims[0] != hp.hidden_size) {
-    return Invalid(file, absl::StrCat("tensor 'token_embd.weight' must have dims {",
-                                      hp.hidden_size, ", vocab}"));
+    return Invalid(file, absl::StrCat("tensor 'token_embd.weight' must have dims {", hp.hidden_size,
+                                      ", vocab}"));
   }
   hp.vocab_size = embeddings->dims[1];
   hp.tied_output = !file.FindTensor("output.weight").ok();
@@ -111,8 +110,7 @@ absl::StatusOr<kernels::RopeTable> ReadRopeTable(const GgufFile& file, int64_t m
     scaling.factor = static_cast<float>(factor);
     hp->rope_scaling = "linear";
   } else if (type != "none" && type != "longrope" && type != "su") {
-    return absl::UnimplementedError(absl::StrCat(file.path(), ": ", a, ".rope.scaling.type '",
-                                                 type,
+    return absl::UnimplementedError(absl::StrCat(file.path(), ": ", a, ".rope.scaling.type '", type,
                                                  "' is not supported (none, linear, longrope)"));
   }
   const bool has_long = file.FindTensor("rope_factors_long.weight").ok();
@@ -123,32 +121,32 @@ absl::StatusOr<kernels::RopeTable> ReadRopeTable(const GgufFile& file, int64_t m
     hp->rope_scaling = "llama3";
   } else if (has_long || has_short) {
     if (!(has_long && has_short)) {
-      return Invalid(file, "longrope needs both tensors 'rope_factors_long.weight' and "
-                           "'rope_factors_short.weight'");
+      return Invalid(file,
+                     "longrope needs both tensors 'rope_factors_long.weight' and "
+                     "'rope_factors_short.weight'");
     }
     SLM_ASSIGN_OR_RETURN(int64_t original,
-                         ReadPositive(file, a + ".rope.scaling.original_context_length",
-                                      1 << 24));
+                         ReadPositive(file, a + ".rope.scaling.original_context_length", 1 << 24));
     SLM_ASSIGN_OR_RETURN(attn_factor, file.GetFloatOr(a + ".rope.scaling.attn_factor", 1.0));
     if (!(attn_factor > 0.0) || !std::isfinite(attn_factor)) {
-      return Invalid(file, absl::StrCat(a, ".rope.scaling.attn_factor is ", attn_factor,
-                                        ", expected > 0"));
+      return Invalid(
+          file, absl::StrCat(a, ".rope.scaling.attn_factor is ", attn_factor, ", expected > 0"));
     }
     // As llama.cpp: the long factors when the context we run with exceeds the original one.
-    factors_tensor = max_context > original ? "rope_factors_long.weight"
-                                            : "rope_factors_short.weight";
+    factors_tensor =
+        max_context > original ? "rope_factors_long.weight" : "rope_factors_short.weight";
     hp->rope_scaling = "longrope";
   }
   if (!factors_tensor.empty()) {
     SLM_ASSIGN_OR_RETURN(scaling.freq_factors, file.ReadF32(factors_tensor, {hp->head_dim / 2}));
   }
-  absl::StatusOr<kernels::RopeTable> table = kernels::ComputeRopeTable(
-      hp->head_dim, static_cast<float>(hp->rope_freq_base), scaling);
+  absl::StatusOr<kernels::RopeTable> table =
+      kernels::ComputeRopeTable(hp->head_dim, static_cast<float>(hp->rope_freq_base), scaling);
   if (!table.ok()) {
-    return absl::Status(table.status().code(),
-                        absl::StrCat(file.path(), ": ", factors_tensor.empty() ? "" : "tensor '",
-                                     factors_tensor, factors_tensor.empty() ? "" : "': ",
-                                     table.status().message()));
+    return absl::Status(
+        table.status().code(),
+        absl::StrCat(file.path(), ": ", factors_tensor.empty() ? "" : "tensor '", factors_tensor,
+                     factors_tensor.empty() ? "" : "': ", table.status().message()));
   }
   table->magnitude = static_cast<float>(attn_factor);
   return table;

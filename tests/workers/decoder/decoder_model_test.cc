@@ -17,13 +17,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/workers/gguf/gguf_test_writer.h"
+#include "workers/tokenizer/tokenizer.h"
 
 namespace slm::workers {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::F32Bytes;
 using testing::GgufTestWriter;
+using ::testing::HasSubstr;
 
 constexpr int64_t kHidden = 16, kHeads = 4, kKvHeads = 2, kFfn = 24, kVocab = 37, kLayers = 2;
 constexpr int64_t kHeadDim = kHidden / kHeads;
@@ -35,6 +36,7 @@ struct TinyModel {
   std::map<std::string, uint32_t> ints;
   std::map<std::string, uint32_t> raw_types;  // tensor -> ggml type code written instead of F32
   std::vector<std::string> skip_keys;
+  std::string tokenizer_model;  // non-empty: write a small SentencePiece-style vocabulary
 
   explicit TinyModel(const std::string& arch, bool tied = false) : architecture(arch) {
     std::mt19937 rng(42);
@@ -72,8 +74,8 @@ struct TinyModel {
         add(b + "attn_v.bias", {kv});
       }
     }
-    ints = {{".context_length", 64},  {".embedding_length", kHidden},
-            {".block_count", kLayers}, {".feed_forward_length", kFfn},
+    ints = {{".context_length", 64},           {".embedding_length", kHidden},
+            {".block_count", kLayers},         {".feed_forward_length", kFfn},
             {".attention.head_count", kHeads}, {".attention.head_count_kv", kKvHeads}};
   }
 
@@ -88,6 +90,32 @@ struct TinyModel {
     }
     writer.AddF32(architecture + ".rope.freq_base", 10000.0f);
     writer.AddF32(architecture + ".attention.layer_norm_rms_epsilon", 1e-5f);
+    if (!tokenizer_model.empty()) {
+      // kVocab tokens: <unk> <s> </s>, the pieces of "a b" (SentencePiece merges adjacent
+      // pieces whose concatenation is a token), then fillers; scores favour earlier tokens.
+      std::vector<std::string> tokens = {"<unk>",
+                                         "<s>",
+                                         "</s>",
+                                         "\xe2\x96\x81",
+                                         "a",
+                                         "b",
+                                         "\xe2\x96\x81"
+                                         "a",
+                                         "\xe2\x96\x81"
+                                         "b"};
+      std::vector<float> scores;
+      std::vector<int32_t> types = {2, 3, 3};
+      while (tokens.size() < static_cast<size_t>(kVocab)) {
+        tokens.push_back(std::string(1, static_cast<char>('a' + tokens.size() % 26)) +
+                         std::to_string(tokens.size()));
+      }
+      for (size_t i = 0; i < tokens.size(); ++i) scores.push_back(-static_cast<float>(i));
+      while (types.size() < tokens.size()) types.push_back(1);
+      writer.AddString("tokenizer.ggml.model", tokenizer_model);
+      writer.AddStringArray("tokenizer.ggml.tokens", tokens);
+      writer.AddF32Array("tokenizer.ggml.scores", scores);
+      writer.AddI32Array("tokenizer.ggml.token_type", types);
+    }
     for (const auto& [name, tensor] : tensors) {
       auto raw = raw_types.find(name);
       if (raw != raw_types.end()) {
@@ -102,8 +130,8 @@ struct TinyModel {
   // Writes Bytes(), or *bytes_override when given, to a fresh temporary file.
   std::string Write(const std::string* bytes_override = nullptr) const {
     static int counter = 0;
-    const std::string path = ::testing::TempDir() + "/decoder_test_" +
-                             std::to_string(getpid()) + "_" + std::to_string(counter++) + ".gguf";
+    const std::string path = ::testing::TempDir() + "/decoder_test_" + std::to_string(getpid()) +
+                             "_" + std::to_string(counter++) + ".gguf";
     std::ofstream out(path, std::ios::binary);
     const std::string bytes = bytes_override == nullptr ? Bytes() : *bytes_override;
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -156,8 +184,7 @@ TEST_P(ArchitectureTest, BatchedChunkedAndTruncatedRunsMatchAWholeRun) {
   const std::vector<std::pair<int, int>> chunks = {{4, 3}, {4, 1}, {1, 0}};
   size_t done_a = 0, done_b = 0;
   for (auto [na, nb] : chunks) {
-    std::vector<SequenceStep> steps = {
-        {cache_a->get(), a.data() + done_a, na, true}};
+    std::vector<SequenceStep> steps = {{cache_a->get(), a.data() + done_a, na, true}};
     if (nb > 0) steps.push_back({cache_b->get(), b.data() + done_b, nb, true});
     std::vector<float> out((na + nb) * kVocab);
     ASSERT_TRUE(m.Forward(steps, out.data()).ok());
@@ -231,7 +258,7 @@ TEST(DecoderLoadTest, UnsupportedAndUnknownTensorTypesAreNamed) {
   // The byte count must match the type for the reader, so give the tensor Q4_1-sized data.
   auto& q = q41.tensors["blk.0.attn_q.weight"];
   q.second.resize(kHidden * kHeads * kHeadDim * 20 / 32 / 4);  // 160 bytes
-  q41.raw_types["blk.0.attn_q.weight"] = 3;                     // Q4_1
+  q41.raw_types["blk.0.attn_q.weight"] = 3;                    // Q4_1
   ExpectLoadError(q41, "blk.0.attn_q.weight");
   ExpectLoadError(q41, "Q4_1");
   TinyModel unknown("llama");
@@ -265,6 +292,22 @@ TEST(DecoderLoadTest, EveryTruncationIsAnErrorNotACrash) {
   }
   auto missing = DecoderModel::Load("/nonexistent/model.gguf", {});
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("/nonexistent/model.gguf"));
+}
+
+TEST(DecoderLoadTest, LoadsTheTokenizerTheFileDeclares) {
+  auto without = Load(TinyModel("llama"));
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_EQ((*without)->tokenizer(), nullptr);
+  TinyModel with("llama");
+  with.tokenizer_model = "llama";
+  auto model = Load(with);
+  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_NE((*model)->tokenizer(), nullptr);
+  EXPECT_EQ((*model)->tokenizer()->Encode("a b", /*add_special=*/false),
+            (std::vector<int32_t>{6, 7}));
+  TinyModel bad("llama");
+  bad.tokenizer_model = "no-such-tokenizer";
+  ExpectLoadError(bad, "tokenizer.ggml.model");
 }
 
 TEST(DecoderForwardTest, PromptLongerThanTheContextIsAClearError) {

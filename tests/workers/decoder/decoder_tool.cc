@@ -44,8 +44,8 @@ int Argmax(const float* row, int64_t n) {
 
 int main(int argc, char** argv) {
   absl::flat_hash_map<std::string, std::string> flags = {
-      {"--dtype", "f32"}, {"--kv", "f32"},   {"--chunk", "1000000"}, {"--mode", "logits"},
-      {"--steps", "0"},   {"--model", ""},   {"--max_context", "0"}, {"--threads", "0"}};
+      {"--dtype", "f32"}, {"--kv", "f32"}, {"--chunk", "1000000"}, {"--mode", "logits"},
+      {"--steps", "0"},   {"--model", ""}, {"--max_context", "0"}, {"--threads", "0"}};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!flags.contains(argv[i])) {
       std::cerr << "unknown flag " << argv[i] << "\n";
