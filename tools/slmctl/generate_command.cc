@@ -45,8 +45,8 @@ void FillInput(const GenerateOptions& generate, const std::string& text, Request
 int PrintError(const grpc::Status& status) {
   std::cout << std::endl;
   std::cerr << "error: "
-            << absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))
-            << ": " << status.error_message() << "\n";
+            << absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())) << ": "
+            << status.error_message() << "\n";
   return 1;
 }
 

@@ -45,14 +45,14 @@ absl::StatusOr<std::unique_ptr<GenerationEngine>> GenerationEngine::Create(
     return error(absl::StrCat("max_queue_depth: expected >= 0, got ", options.max_queue_depth));
   }
   if (options.prefill_chunk_tokens < 1) {
-    return error(absl::StrCat("prefill_chunk_tokens: expected >= 1, got ",
-                              options.prefill_chunk_tokens));
+    return error(
+        absl::StrCat("prefill_chunk_tokens: expected >= 1, got ", options.prefill_chunk_tokens));
   }
   const int64_t per_token = model.KvBytesPerToken();
   if (per_token <= 0 || options.kv_budget_bytes < 2 * per_token) {
     return error(absl::StrCat("kv_budget_bytes: ", options.kv_budget_bytes,
-                              " bytes cannot hold two tokens of this model's KV cache (",
-                              per_token, " bytes per token)"));
+                              " bytes cannot hold two tokens of this model's KV cache (", per_token,
+                              " bytes per token)"));
   }
   return std::unique_ptr<GenerationEngine>(
       new GenerationEngine(model, detokenizer, std::move(options), observer));
@@ -85,9 +85,8 @@ absl::Status GenerationEngine::Submit(GenerationRequest request, GenerationSink*
   }
   for (size_t i = 0; i < request.prompt.size(); ++i) {
     if (request.prompt[i] < 0 || request.prompt[i] >= vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("prompt: token ", i, " is ",
-                                                     request.prompt[i], ", outside [0, ",
-                                                     vocab_size, ")"));
+      return absl::InvalidArgumentError(absl::StrCat("prompt: token ", i, " is ", request.prompt[i],
+                                                     ", outside [0, ", vocab_size, ")"));
     }
   }
   if (request.max_tokens < 1) {
@@ -100,10 +99,10 @@ absl::Status GenerationEngine::Submit(GenerationRequest request, GenerationSink*
   const int64_t prompt_tokens = static_cast<int64_t>(request.prompt.size());
   if (prompt_tokens > limit) {
     if (!options_.truncate_long_prompts) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "prompt: ", prompt_tokens, " tokens exceed the ", limit,
-          " tokens this worker can hold (context ", max_context_, ", KV budget ",
-          options_.kv_budget_bytes, " bytes)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("prompt: ", prompt_tokens, " tokens exceed the ", limit,
+                       " tokens this worker can hold (context ", max_context_, ", KV budget ",
+                       options_.kv_budget_bytes, " bytes)"));
     }
     request.prompt.erase(request.prompt.begin(), request.prompt.end() - (limit - 1));
   }
@@ -111,8 +110,8 @@ absl::Status GenerationEngine::Submit(GenerationRequest request, GenerationSink*
 
   auto sequence = std::make_unique<Sequence>();
   sequence->submitted = absl::Now();
-  sequence->capacity_tokens =
-      std::min<int64_t>(limit, static_cast<int64_t>(request.prompt.size()) + request.max_tokens - 1);
+  sequence->capacity_tokens = std::min<int64_t>(
+      limit, static_cast<int64_t>(request.prompt.size()) + request.max_tokens - 1);
   sequence->reserved_bytes = sequence->capacity_tokens * kv_bytes_per_token_;
   sequence->sink = sink;
   sequence->request = std::move(request);
@@ -120,9 +119,9 @@ absl::Status GenerationEngine::Submit(GenerationRequest request, GenerationSink*
   if (stopping_) return absl::UnavailableError(absl::StrCat(options_.name, ": stopping"));
   if (static_cast<int32_t>(queue_.size()) >= options_.max_queue_depth &&
       !(queue_.empty() && active_count_ < options_.max_batch_sequences)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        options_.name, ": queue full (", queue_.size(), " requests waiting, ", active_count_,
-        " sequences running); retry later or on another worker"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(options_.name, ": queue full (", queue_.size(), " requests waiting, ",
+                     active_count_, " sequences running); retry later or on another worker"));
   }
   queue_.push_back(std::move(sequence));
   return absl::OkStatus();

@@ -75,8 +75,8 @@ struct GenerationRequest {
 
 // New output of one step for one sequence.
 struct GenerationChunk {
-  std::string text;              // may be empty (incomplete UTF-8, or text held for stop strings)
-  std::vector<float> logprobs;   // one per token generated in this step (when asked)
+  std::string text;             // may be empty (incomplete UTF-8, or text held for stop strings)
+  std::vector<float> logprobs;  // one per token generated in this step (when asked)
 };
 
 struct GenerationResult {

@@ -12,8 +12,8 @@ namespace {
 
 absl::Status CheckRange(const char* field, double value, double low, bool low_inclusive,
                         double high) {
-  const bool ok = !std::isnan(value) && (low_inclusive ? value >= low : value > low) &&
-                  value <= high;
+  const bool ok =
+      !std::isnan(value) && (low_inclusive ? value >= low : value > low) && value <= high;
   if (ok) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat("sampling.", field, ": expected a value in ",
                                                  low_inclusive ? "[" : "(", low, ", ", high,
@@ -50,8 +50,7 @@ struct Distribution {
 };
 
 // Stages 3-7: the surviving tokens and their (unnormalized) weights.
-Distribution Truncate(std::vector<float>& scaled, const SamplingConfig& config,
-                      bool want_ranked) {
+Distribution Truncate(std::vector<float>& scaled, const SamplingConfig& config, bool want_ranked) {
   const int32_t vocab_size = static_cast<int32_t>(scaled.size());
   for (float& value : scaled) value = value / config.temperature;
   // Ranking: higher scaled logit first, ties by lower id.
@@ -98,9 +97,9 @@ Distribution Truncate(std::vector<float>& scaled, const SamplingConfig& config,
   if (config.min_p > 0.0f) {
     // max(p) is the top token's, exp(0) / total; keep p >= min_p * max(p).
     const double threshold = static_cast<double>(config.min_p);
-    ids.erase(std::remove_if(ids.begin(), ids.end(),
-                             [&](int32_t id) { return weight(id) < threshold; }),
-              ids.end());
+    ids.erase(
+        std::remove_if(ids.begin(), ids.end(), [&](int32_t id) { return weight(id) < threshold; }),
+        ids.end());
   }
   if (want_ranked && !ranked) {
     std::sort(ids.begin(), ids.end(), higher);
@@ -184,7 +183,8 @@ float TokenLogProb(const float* logits, int32_t vocab_size, int32_t token) {
   float max_logit = logits[0];
   for (int32_t i = 1; i < vocab_size; ++i) max_logit = std::max(max_logit, logits[i]);
   double sum = 0;
-  for (int32_t i = 0; i < vocab_size; ++i) sum += std::exp(static_cast<double>(logits[i]) - max_logit);
+  for (int32_t i = 0; i < vocab_size; ++i)
+    sum += std::exp(static_cast<double>(logits[i]) - max_logit);
   return static_cast<float>(static_cast<double>(logits[token]) - max_logit - std::log(sum));
 }
 

@@ -62,8 +62,7 @@ class UnaryGeneration final : public GenerationSink {
   UnaryGeneration(GenerationHost* host, grpc::CallbackServerContext* context,
                   grpc::ServerUnaryReactor* reactor,
                   slmgw::v1::WorkerServiceGenerateResponse* response, absl::Time arrival)
-      : host_(host), context_(context), reactor_(reactor), response_(response),
-        arrival_(arrival) {}
+      : host_(host), context_(context), reactor_(reactor), response_(response), arrival_(arrival) {}
 
   void OnChunk(GenerationChunk chunk) override {
     response_->mutable_text()->append(chunk.text);
@@ -89,9 +88,8 @@ class UnaryGeneration final : public GenerationSink {
 // Streaming: the engine's thread queues messages; one write is in flight at a time, and text
 // that arrives meanwhile is merged into the next message. Deleted when both gRPC (OnDone) and
 // the engine (after OnFinished) are done with it.
-class StreamGeneration final
-    : public grpc::ServerWriteReactor<WorkerServiceGenerateStreamResponse>,
-      public GenerationSink {
+class StreamGeneration final : public grpc::ServerWriteReactor<WorkerServiceGenerateStreamResponse>,
+                               public GenerationSink {
  public:
   StreamGeneration(GenerationHost* host, absl::Time arrival) : host_(host), arrival_(arrival) {}
 
@@ -188,8 +186,8 @@ class StreamGeneration final
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GenerationHost>> GenerationHost::Create(
-    const slmgw::config::v1::WorkerConfig& config, const std::string& path,
-    uint32_t max_text_bytes, std::shared_ptr<WorkerMetrics> metrics) {
+    const slmgw::config::v1::WorkerConfig& config, const std::string& path, uint32_t max_text_bytes,
+    std::shared_ptr<WorkerMetrics> metrics) {
   auto fail = [&](const absl::Status& status) {
     return absl::Status(status.code(), absl::StrCat("worker '", config.name(), "': cannot load ",
                                                     path, ": ", status.message()));
@@ -247,13 +245,13 @@ absl::StatusOr<std::unique_ptr<GenerationHost>> GenerationHost::Create(
   m.model_info.Add({{"model", name}, {"task", "text_generation"}, {"dtype", host->dtype_name_}})
       .Set(1);
 
-  absl::StatusOr<std::unique_ptr<GenerationEngine>> engine = GenerationEngine::Create(
-      *host->model_, *host->detokenizer_, engine_options, host.get());
+  absl::StatusOr<std::unique_ptr<GenerationEngine>> engine =
+      GenerationEngine::Create(*host->model_, *host->detokenizer_, engine_options, host.get());
   if (!engine.ok()) return fail(engine.status());
   host->engine_ = *std::move(engine);
   const DecoderHParams& hparams = host->model_->hparams();
-  SLM_LOG(INFO) << "worker '" << name << "' loaded " << path << " (" << hparams.architecture
-                << ", " << hparams.num_layers << " layers, vocab " << hparams.vocab_size << ", "
+  SLM_LOG(INFO) << "worker '" << name << "' loaded " << path << " (" << hparams.architecture << ", "
+                << hparams.num_layers << " layers, vocab " << hparams.vocab_size << ", "
                 << host->dtype_name_ << ", KV " << kernels::DTypeName(options.kv_dtype) << ", "
                 << max_batch << " sequences, " << (engine_options.kv_budget_bytes >> 20)
                 << " MiB KV) in " << absl::ToDoubleMilliseconds(absl::Now() - start) << " ms";
@@ -277,17 +275,17 @@ absl::StatusOr<GenerationHost::Prepared> GenerationHost::Prepare(
   for (const auto& message : messages) bytes += message.content().size();
   if (bytes > max_text_bytes_) {
     return absl::InvalidArgumentError(absl::StrCat("prompt: ", bytes,
-                                                   " bytes exceeds the limit of ",
-                                                   max_text_bytes_, " bytes (max_text_bytes)"));
+                                                   " bytes exceeds the limit of ", max_text_bytes_,
+                                                   " bytes (max_text_bytes)"));
   }
   GenerationRequest& request = prepared.request;
   if (!prompt.empty()) {
     request.prompt = tokenizer_->Encode(prompt, /*add_special=*/true);
   } else {
     if (!chat_family_.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "messages: worker '", name_, "' has no chat template (", chat_family_.status().message(),
-          "); send a prompt instead"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("messages: worker '", name_, "' has no chat template (",
+                       chat_family_.status().message(), "); send a prompt instead"));
     }
     std::vector<ChatMessage> chat;
     for (const auto& message : messages) chat.push_back({message.role(), message.content()});
@@ -308,8 +306,8 @@ absl::StatusOr<GenerationHost::Prepared> GenerationHost::Prepare(
   request.max_tokens =
       static_cast<int32_t>(sampling.max_tokens() > 0 ? sampling.max_tokens() : default_max_tokens_);
   if (sampling.max_tokens() > (1u << 24)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sampling.max_tokens: expected at most 16777216, got ", sampling.max_tokens()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sampling.max_tokens: expected at most 16777216, got ", sampling.max_tokens()));
   }
   request.sampling.temperature = sampling.temperature();
   if (sampling.top_k() > static_cast<uint32_t>(model_->hparams().vocab_size)) {
@@ -329,9 +327,8 @@ absl::StatusOr<GenerationHost::Prepared> GenerationHost::Prepare(
   }
   for (int i = 0; i < sampling.stop_size(); ++i) {
     if (sampling.stop(i).size() > kMaxStopBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("sampling.stop[", i, "]: ",
-                                                     sampling.stop(i).size(),
-                                                     " bytes, at most ", kMaxStopBytes));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sampling.stop[", i, "]: ", sampling.stop(i).size(), " bytes, at most ", kMaxStopBytes));
     }
     request.stop.push_back(sampling.stop(i));
   }

@@ -57,10 +57,10 @@ class GenerationHost final : public GenerationObserver {
     GenerationRequest request;
     absl::Time arrival;
   };
-  absl::StatusOr<Prepared> Prepare(const std::string& prompt,
-                                   const google::protobuf::RepeatedPtrField<slmgw::v1::ChatMessage>& messages,
-                                   const slmgw::v1::SamplingParams& sampling,
-                                   grpc::CallbackServerContext* context) const;
+  absl::StatusOr<Prepared> Prepare(
+      const std::string& prompt,
+      const google::protobuf::RepeatedPtrField<slmgw::v1::ChatMessage>& messages,
+      const slmgw::v1::SamplingParams& sampling, grpc::CallbackServerContext* context) const;
   // Report, metrics and the request counter for a finished generation.
   void Complete(const char* operation, const absl::Status& status, const GenerationResult& result,
                 absl::Time arrival, slmgw::v1::WorkerReport* report);

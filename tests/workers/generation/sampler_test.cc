@@ -82,8 +82,8 @@ std::vector<float> RandomLogits(int32_t vocab, uint64_t seed, float scale) {
 void ExpectSameCandidates(const std::vector<float>& logits, const std::vector<int32_t>& history,
                           const SamplingConfig& config) {
   const auto expected = ReferenceCandidates(logits, history, config);
-  const auto actual = Sampler(config).Candidates(logits.data(),
-                                                 static_cast<int32_t>(logits.size()), history);
+  const auto actual =
+      Sampler(config).Candidates(logits.data(), static_cast<int32_t>(logits.size()), history);
   ASSERT_EQ(actual.size(), expected.size())
       << "k=" << config.top_k << " p=" << config.top_p << " min_p=" << config.min_p;
   for (size_t i = 0; i < actual.size(); ++i) {
@@ -199,7 +199,8 @@ TEST(SamplerTest, SameSeedSameTokensOtherSeedOtherTokens) {
     config.seed = seed;
     Sampler sampler(config);
     std::vector<int32_t> tokens;
-    for (int i = 0; i < 64; ++i) tokens.push_back(sampler.Sample(logits.data(), 200, {}, false).token);
+    for (int i = 0; i < 64; ++i)
+      tokens.push_back(sampler.Sample(logits.data(), 200, {}, false).token);
     return tokens;
   };
   EXPECT_EQ(draw(7), draw(7));
@@ -210,7 +211,8 @@ TEST(SamplerTest, LogProbIsLogSoftmaxOfRawLogits) {
   const std::vector<float> logits = {1.0f, 2.0f, 3.0f};
   SamplingConfig config;
   config.repetition_penalty = 1.5f;  // does not change the reported log-probability
-  const SampledToken token = Sampler(config).Sample(logits.data(), 3, std::vector<int32_t>{2}, true);
+  const SampledToken token =
+      Sampler(config).Sample(logits.data(), 3, std::vector<int32_t>{2}, true);
   const double log_sum = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
   EXPECT_NEAR(token.logprob, logits[token.token] - log_sum, 1e-6);
   EXPECT_NEAR(TokenLogProb(logits.data(), 3, 0), 1.0 - log_sum, 1e-6);
