@@ -218,6 +218,29 @@ class GenerationEndToEndTest(unittest.TestCase):
         self.assertEqual(result.returncode, 1)
         self.assertIn("INVALID_ARGUMENT", result.stderr.decode())
 
+    def test_chat_messages_use_the_template_and_bad_roles_are_refused(self):
+        messages = [types_pb2.ChatMessage(role="system", content="be brief"),
+                    types_pb2.ChatMessage(role="user", content="hello")]
+        response = self.stub.Generate(worker_pb2.WorkerServiceGenerateRequest(
+            messages=messages, sampling=types_pb2.SamplingParams(max_tokens=6)), timeout=60)
+        self.assertEqual(response.report.usage.output_tokens, 6)
+        # The template (llama2, from general.architecture) wraps the contents: the raw prompt has
+        # fewer tokens, and two more letters of system text are exactly two more tokens.
+        self.assertGreater(response.report.usage.input_tokens, len(prompt_ids("hello")))
+        longer = self.stub.Generate(worker_pb2.WorkerServiceGenerateRequest(
+            messages=[types_pb2.ChatMessage(role="system", content="be briefer"), messages[1]],
+            sampling=types_pb2.SamplingParams(max_tokens=1)), timeout=60)
+        self.assertEqual(longer.report.usage.input_tokens, response.report.usage.input_tokens + 2)
+        for request, fragment in [
+                (worker_pb2.WorkerServiceGenerateRequest(
+                    messages=[types_pb2.ChatMessage(role="robot", content="x")]), "robot"),
+                (worker_pb2.WorkerServiceGenerateRequest(prompt="abc", messages=messages),
+                 "not both")]:
+            with self.assertRaises(grpc.RpcError) as caught:
+                self.stub.Generate(request, timeout=10)
+            self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn(fragment, caught.exception.details())
+
     def test_single_model_flag_serves_without_config(self):
         worker = harness.Process("slm-worker", ["--model", self.model_path, "--dtype", "f32"],
                                  self.tmp.name)
