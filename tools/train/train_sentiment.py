@@ -5,13 +5,20 @@ Default: SST-2 sentiment (models/sentiment-sst2.gguf). Reproduce with
     /usr/bin/python3 tools/train/train_sentiment.py
 Other classifiers reuse it with --data, --labels, --out, --name and the size flags.
 
-Data: DIR/train.tsv and DIR/dev.tsv, a header line then `label<TAB>text` (label: a class id or
-a class name). Vocabulary: the WordPiece vocabulary of a llama.cpp GGUF (bge/BERT uncased),
+Data (--format):
+  tsv (default): DIR/train.tsv and DIR/dev.tsv, a header line then `label<TAB>text` (label: a
+      class id or a class name).
+  banking77: DIR/train.csv (`text,category`) and DIR/categories.json (label order); there is no
+      dev file, so a stratified --val-fraction of train.csv (per category, seeded) is held out.
+  clinc150-domain: DIR/train.jsonl and DIR/val.jsonl ({"text","intent","domain"}); labels are the
+      sorted domains plus `oos` (as models/router-clinc150-ngram.gguf). Vocabulary: the WordPiece vocabulary of a llama.cpp GGUF (bge/BERT uncased),
 pruned to the specials, every single-character piece (word-initial and continuation) and the
 pieces the training text uses, so that the embedding table stays small.
 """
 
 import argparse
+import csv
+import json
 import math
 import os
 import random
@@ -47,6 +54,66 @@ def read_tsv(path):
             label, text = line.split("\t", 1)
             rows.append((label.strip(), text))
     return rows
+
+
+def stratified_split(rows, fraction, seed):
+    """(train, val): per label, a seeded shuffle then round(fraction * n) rows (>= 1) to val."""
+    by_label = {}
+    for row in rows:
+        by_label.setdefault(row[0], []).append(row)
+    rng = random.Random(seed)
+    train, val = [], []
+    for label in sorted(by_label):
+        group = list(by_label[label])
+        rng.shuffle(group)
+        held = max(1, round(fraction * len(group)))
+        val.extend(group[:held])
+        train.extend(group[held:])
+    return train, val
+
+
+def read_banking77(folder, fraction, seed):
+    """(labels, train_rows, val_rows) from Banking77's train.csv and categories.json."""
+    with open(os.path.join(folder, "categories.json"), encoding="utf-8") as f:
+        labels = json.load(f)
+    rows = []
+    path = os.path.join(folder, "train.csv")
+    with open(path, encoding="utf-8", newline="") as f:
+        for line_number, record in enumerate(csv.DictReader(f), start=2):
+            if record.get("text") is None or record.get("category") not in labels:
+                raise ValueError(f"{path}:{line_number}: expected text,category with a category "
+                                 f"from categories.json")
+            rows.append((record["category"], record["text"]))
+    train, val = stratified_split(rows, fraction, seed)
+    return labels, train, val
+
+
+def read_clinc150_domains(folder):
+    """(labels, train_rows, val_rows): CLINC150 jsonl rows labelled with their domain."""
+    def read(name):
+        path = os.path.join(folder, name)
+        rows = []
+        with open(path, encoding="utf-8") as f:
+            for line_number, line in enumerate(f, start=1):
+                if line.strip():
+                    record = json.loads(line)
+                    if "text" not in record or "domain" not in record:
+                        raise ValueError(f"{path}:{line_number}: expected text and domain")
+                    rows.append((record["domain"], record["text"]))
+        return rows
+    train, val = read("train.jsonl"), read("val.jsonl")
+    labels = sorted({label for label, _ in train} | {"oos"})
+    return labels, train, val
+
+
+def load_data(args):
+    """(labels, train_rows, dev_rows) for args.format."""
+    if args.format == "banking77":
+        return read_banking77(args.data, args.val_fraction, args.seed)
+    if args.format == "clinc150-domain":
+        return read_clinc150_domains(args.data)
+    return (args.labels.split(","), read_tsv(os.path.join(args.data, "train.tsv")),
+            read_tsv(os.path.join(args.data, "dev.tsv")))
 
 
 def label_ids(rows, labels, path):
@@ -124,6 +191,12 @@ def parse_args(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=os.path.join(DATA_DIR, "sst2"),
                         help="folder with train.tsv and dev.tsv")
+    parser.add_argument("--format", choices=["tsv", "banking77", "clinc150-domain"],
+                        default="tsv", help="layout of --data (see above)")
+    parser.add_argument("--val-fraction", type=float, default=0.1,
+                        help="banking77: stratified share of train.csv held out for validation")
+    parser.add_argument("--class-weight", action="append", default=[], metavar="LABEL=W",
+                        help="loss weight of a class (default 1), e.g. oos=4")
     parser.add_argument("--vocab", default=os.path.join(DATA_DIR, "tokenizers",
                                                         "ggml-vocab-bert-bge.gguf"))
     parser.add_argument("--labels", default="negative,positive",
@@ -161,9 +234,13 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     started = time.time()
 
-    labels = args.labels.split(",")
-    train_rows = read_tsv(os.path.join(args.data, "train.tsv"))
-    dev_rows = read_tsv(os.path.join(args.data, "dev.tsv"))
+    labels, train_rows, dev_rows = load_data(args)
+    weights = torch.ones(len(labels))
+    for item in args.class_weight:
+        name, _, value = item.partition("=")
+        if name not in labels:
+            raise ValueError(f"--class-weight {item!r}: {name!r} is not one of {labels}")
+        weights[labels.index(name)] = float(value)
     full_tokens = read_gguf(args.vocab, load_tensors=False).metadata["tokenizer.ggml.tokens"]
     tokens = pruned_vocabulary(full_tokens, [text for _, text in train_rows])
     tokenizer = WordPieceTokenizer(tokens)
@@ -213,7 +290,7 @@ def main(argv=None):
                 dropped = (torch.rand(ids.shape) < args.token_dropout) & (mask == 1)
                 dropped[:, 0] = False  # keep [CLS]
                 ids = ids.masked_fill(dropped, unknown_id)
-            loss = F.cross_entropy(model(ids, mask), targets)
+            loss = F.cross_entropy(model(ids, mask), targets, weight=weights)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
