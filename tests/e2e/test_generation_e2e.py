@@ -107,9 +107,9 @@ class GenerationEndToEndTest(unittest.TestCase):
         cls.tmp.cleanup()
         assert code == 0, f"slm-worker exited with {code}"
 
-    def generate(self, prompt, **sampling):
+    def generate(self, prompt, timeout_s=60, **sampling):
         return self.stub.Generate(worker_pb2.WorkerServiceGenerateRequest(
-            prompt=prompt, sampling=types_pb2.SamplingParams(**sampling)), timeout=60)
+            prompt=prompt, sampling=types_pb2.SamplingParams(**sampling)), timeout=timeout_s)
 
     def test_greedy_matches_pytorch_reference(self):
         for prompt in ["hello world", "abc", "the quick brown fox"]:
@@ -160,13 +160,7 @@ class GenerationEndToEndTest(unittest.TestCase):
         first = next(stream)
         self.assertFalse(first.finish_reason)
         stream.cancel()
-        # Bounded wait for the worker to notice; no timing is asserted.
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            load = self.stub.GetLoad(worker_pb2.GetLoadRequest(), timeout=5).load
-            if load.kv_cache_used_bytes == 0 and load.in_flight == 0:
-                break
-            time.sleep(0.05)
+        load = self.wait_for_empty_cache()
         self.assertEqual(load.kv_cache_used_bytes, 0)
         self.assertGreater(load.kv_cache_budget_bytes, 0)
         metrics = self.worker.metrics()
@@ -179,6 +173,27 @@ class GenerationEndToEndTest(unittest.TestCase):
             outcome="cancelled"), 1)
         self.assertGreater(harness.metric_value(
             metrics, "slmgw_worker_time_to_first_token_seconds_count", model="tiny"), 0)
+
+    def wait_for_empty_cache(self):
+        deadline = time.monotonic() + 20  # bounded wait; no timing is asserted
+        while time.monotonic() < deadline:
+            load = self.stub.GetLoad(worker_pb2.GetLoadRequest(), timeout=5).load
+            if load.kv_cache_used_bytes == 0 and load.in_flight == 0:
+                break
+            time.sleep(0.05)
+        return load
+
+    def test_deadline_stops_generation_and_frees_the_cache(self):
+        with self.assertRaises(grpc.RpcError) as caught:
+            self.generate("abc", max_tokens=CONTEXT - 10, timeout_s=0.03)
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.assertEqual(self.wait_for_empty_cache().kv_cache_used_bytes, 0)
+        # The worker stopped early: it never produced the whole generation.
+        metrics = self.worker.metrics()
+        stopped = sum(harness.metric_value(metrics, "slmgw_worker_requests_total", model="tiny",
+                                           operation="generate", outcome=outcome) or 0
+                      for outcome in ("cancelled", "deadline_exceeded"))
+        self.assertGreaterEqual(stopped, 1)
 
     def test_bad_requests_are_invalid_argument_naming_the_field(self):
         cases = [({"temperature": -1}, "sampling.temperature"), ({"top_p": 1.5}, "sampling.top_p"),
