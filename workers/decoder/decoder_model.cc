@@ -5,6 +5,7 @@
 #include "workers/decoder/decoder_model.h"
 
 #include <omp.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -56,10 +57,16 @@ struct Layer {
   std::unique_ptr<kernels::DecoderLinear> down;         // [hidden, ffn]
 };
 
-double MillisecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
+// The calling thread's CPU time in ms: load-time figures that other processes on a shared
+// machine do not inflate (Load's work runs on the calling thread, except oneDNN reorders that
+// may fan out to OpenMP threads when threads > 1).
+double ThreadCpuMs() {
+  timespec now;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return 1e3 * static_cast<double>(now.tv_sec) + 1e-6 * static_cast<double>(now.tv_nsec);
 }
+
+double MillisecondsSince(double start) { return ThreadCpuMs() - start; }
 
 class DecoderModelImpl final : public DecoderModel {
  public:
@@ -98,6 +105,14 @@ class DecoderModelImpl final : public DecoderModel {
 
   absl::Status LoadFrom(const GgufFile& file, const std::string& path, DecoderOptions options);
   absl::Status LoadEmbeddings(const GgufFile& file);
+  // Rows per call of the head: the GEMV's row limit for bf16/int8, so the [vocab, hidden] head
+  // (the largest matrix of a small model) is stored and prepared once, not also for oneDNN;
+  // logits for more rows (batched decode, prompt log-probabilities) take several passes.
+  int64_t HeadRows() const {
+    return options_.dtype == kernels::DType::kF32
+               ? options_.max_batch_tokens
+               : std::min<int64_t>(options_.max_batch_tokens, kernels::PackedMatrix::kMaxRows);
+  }
 
  private:
   absl::Status Validate(absl::Span<const SequenceStep> steps, int64_t* total_rows,
@@ -119,7 +134,7 @@ class DecoderModelImpl final : public DecoderModel {
 
 absl::Status DecoderModelImpl::LoadFrom(const GgufFile& file, const std::string& path,
                                         DecoderOptions options) {
-  const auto load_start = std::chrono::steady_clock::now();
+  const auto load_start = std::chrono::steady_clock::now();  // wall: total_ms
   path_ = path;
   SLM_ASSIGN_OR_RETURN(hparams_, decoder::ReadHParams(file));
   SLM_ASSIGN_OR_RETURN(const decoder::ArchitectureSpec* spec,
@@ -153,31 +168,31 @@ absl::Status DecoderModelImpl::LoadFrom(const GgufFile& file, const std::string&
   SLM_RETURN_IF_ERROR(LoadEmbeddings(file));
   layers_.resize(static_cast<size_t>(hp.num_layers));
   for (int64_t l = 0; l < hp.num_layers; ++l) {
-    auto start = std::chrono::steady_clock::now();
+    double start = ThreadCpuMs();
     LayerTensors tensors;
     SLM_RETURN_IF_ERROR(spec->load_layer(file, hp, l, &tensors));
     read_ms += MillisecondsSince(start);
     Layer& layer = layers_[static_cast<size_t>(l)];
     layer.attn_norm = std::move(tensors.attn_norm);
     layer.ffn_norm = std::move(tensors.ffn_norm);
-    start = std::chrono::steady_clock::now();
+    start = ThreadCpuMs();
     SLM_ASSIGN_OR_RETURN(
         layer.qkv,
         kernels::DecoderLinear::Create(tensors.qkv.data(),
                                        tensors.qkv_bias.empty() ? nullptr : tensors.qkv_bias.data(),
                                        qkv_dim, hp.hidden_size, dtype, rows));
     prepare_ms[0] += MillisecondsSince(start);
-    start = std::chrono::steady_clock::now();
+    start = ThreadCpuMs();
     SLM_ASSIGN_OR_RETURN(layer.attn_output,
                          kernels::DecoderLinear::Create(tensors.attn_output.data(), nullptr,
                                                         hp.hidden_size, q_dim, dtype, rows));
     prepare_ms[1] += MillisecondsSince(start);
-    start = std::chrono::steady_clock::now();
+    start = ThreadCpuMs();
     SLM_ASSIGN_OR_RETURN(layer.gate_up, kernels::DecoderLinear::Create(
                                             tensors.gate_up.data(), nullptr, 2 * hp.ffn_size,
                                             hp.hidden_size, dtype, rows));
     prepare_ms[2] += MillisecondsSince(start);
-    start = std::chrono::steady_clock::now();
+    start = ThreadCpuMs();
     SLM_ASSIGN_OR_RETURN(
         layer.down, kernels::DecoderLinear::Create(tensors.down.data(), nullptr, hp.hidden_size,
                                                    hp.ffn_size, dtype, rows));
@@ -185,7 +200,7 @@ absl::Status DecoderModelImpl::LoadFrom(const GgufFile& file, const std::string&
   }
   SLM_ASSIGN_OR_RETURN(output_norm_,
                        decoder::ReadVector(file, "output_norm.weight", hp.hidden_size));
-  auto start = std::chrono::steady_clock::now();
+  double start = ThreadCpuMs();
   {
     // A tied head is token_embd itself; f32 only while the head is prepared.
     SLM_ASSIGN_OR_RETURN(
@@ -194,7 +209,7 @@ absl::Status DecoderModelImpl::LoadFrom(const GgufFile& file, const std::string&
                             hp.vocab_size, hp.hidden_size));
     SLM_ASSIGN_OR_RETURN(
         output_, kernels::DecoderLinear::Create(head.data(), nullptr, hp.vocab_size, hp.hidden_size,
-                                                dtype, rows));
+                                                dtype, HeadRows()));
   }
   prepare_ms[4] = MillisecondsSince(start);
   if (file.Has("tokenizer.ggml.model")) {
@@ -214,7 +229,9 @@ absl::Status DecoderModelImpl::LoadFrom(const GgufFile& file, const std::string&
         layer.qkv->PreparedWeightBytes() + layer.attn_output->PreparedWeightBytes() +
         layer.gate_up->PreparedWeightBytes() + layer.down->PreparedWeightBytes();
   }
-  load_stats_.total_ms = MillisecondsSince(load_start);
+  load_stats_.total_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start)
+          .count();
   SLM_LOG(INFO) << path << ": " << hp.architecture << " " << hp.num_layers << " layers, "
                 << kernels::DTypeName(dtype) << " weights; per layer: read+dequantize "
                 << read_ms / layers << " ms, prepare qkv " << prepare_ms[0] / layers
@@ -388,7 +405,11 @@ absl::Status DecoderModelImpl::Forward(absl::Span<const SequenceStep> steps, flo
     out_row += count;
     r += step.n_tokens;
   }
-  SLM_RETURN_IF_ERROR(output_->Forward(wanted.data(), logit_rows, logits));
+  for (int64_t first = 0; first < logit_rows; first += HeadRows()) {
+    const int64_t count = std::min(HeadRows(), logit_rows - first);
+    SLM_RETURN_IF_ERROR(
+        output_->Forward(wanted.data() + first * hidden, count, logits + first * hp.vocab_size));
+  }
   for (size_t s = 0; s < steps.size(); ++s) {
     caches[s]->set_size(caches[s]->size() + steps[s].n_tokens);
   }

@@ -77,7 +77,8 @@ struct DecoderHParams {
 };
 
 // Where Load spent its time, for the load-time budget (primitive and weight preparation under
-// 50 ms per layer type). "Per layer" figures are averages over the layers.
+// 50 ms per layer type). "Per layer" figures are averages over the layers, in the loading
+// thread's CPU time (a loaded machine does not inflate them); total_ms is wall-clock.
 struct DecoderLoadStats {
   double read_ms_per_layer = 0;  // reading + dequantizing one layer's GGUF tensors to f32
   // Preparing (quantizing, repacking, creating primitives) one layer's linear of each type.
