@@ -7,9 +7,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "common/config/string_view_compat.h"
 #include "common/status_macros.h"
 
@@ -82,19 +82,21 @@ class Checker {
                                 Quote(upstream.name())));
     }
     if (!names_.insert(upstream.name()).second) {
-      return Error(path + ".name", absl::StrCat("duplicate upstream name ", Quote(upstream.name())));
+      return Error(path + ".name",
+                   absl::StrCat("duplicate upstream name ", Quote(upstream.name())));
     }
     const std::string& url = upstream.base_url();
     absl::string_view rest(url);
     if (!absl::ConsumePrefix(&rest, "http://") && !absl::ConsumePrefix(&rest, "https://")) {
-      return Error(path + ".base_url",
-                   absl::StrCat("expected http://HOST[:PORT][/PATH] or https://..., got ", Quote(url)));
+      return Error(
+          path + ".base_url",
+          absl::StrCat("expected http://HOST[:PORT][/PATH] or https://..., got ", Quote(url)));
     }
     if (rest.empty() || rest.front() == '/' ||
         rest.find_first_of(" \t\r\n?#") != absl::string_view::npos) {
-      return Error(path + ".base_url",
-                   absl::StrCat("expected a host and no query, fragment or whitespace, got ",
-                                Quote(url)));
+      return Error(
+          path + ".base_url",
+          absl::StrCat("expected a host and no query, fragment or whitespace, got ", Quote(url)));
     }
     if (upstream.model().empty()) return Error(path + ".model", "required field missing");
     if (!upstream.api_key_env().empty() && !upstream.api_key_file().empty()) {

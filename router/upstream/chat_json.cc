@@ -31,7 +31,7 @@ uint32_t CountOr0(const Json* value) {
   const int64_t count = value->get<int64_t>();
   if (count < 0) return 0;
   return count > std::numeric_limits<uint32_t>::max() ? std::numeric_limits<uint32_t>::max()
-                                                       : static_cast<uint32_t>(count);
+                                                      : static_cast<uint32_t>(count);
 }
 
 // choices[0].logprobs.content[].logprob; absent or null: none.
@@ -46,8 +46,7 @@ absl::Status ReadLogprobs(const Json& choice, std::vector<float>* out) {
   for (const Json& token : *content) {
     const Json* logprob = Member(token, "logprob");
     if (logprob == nullptr || !logprob->is_number()) {
-      return absl::InvalidArgumentError(
-          "choices[0].logprobs.content[].logprob: expected a number");
+      return absl::InvalidArgumentError("choices[0].logprobs.content[].logprob: expected a number");
     }
     const double value = logprob->get<double>();
     out->push_back(std::isfinite(value) ? static_cast<float>(value)
@@ -67,8 +66,8 @@ void ReadUsage(const Json& root, bool* has_usage, uint32_t* prompt, uint32_t* co
 absl::Status UpstreamError(const Json& root) {
   const Json* error = Member(root, "error");
   if (error == nullptr || error->is_null()) return absl::OkStatus();
-  std::string message = StringOr(Member(*error, "message"), error->dump(-1, ' ', false,
-                                                                        Json::error_handler_t::replace));
+  std::string message = StringOr(Member(*error, "message"),
+                                 error->dump(-1, ' ', false, Json::error_handler_t::replace));
   return absl::UnavailableError(absl::StrCat("the upstream reported an error: ", message));
 }
 

@@ -13,8 +13,7 @@ bool IsWordChar(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(
 // Whether `label` occurs in `text` (both lower-cased) with no word character on either side.
 bool ContainsWord(absl::string_view text, absl::string_view label) {
   if (label.empty()) return false;
-  for (size_t at = text.find(label); at != absl::string_view::npos;
-       at = text.find(label, at + 1)) {
+  for (size_t at = text.find(label); at != absl::string_view::npos; at = text.find(label, at + 1)) {
     const bool left = at == 0 || !IsWordChar(text[at - 1]);
     const size_t end = at + label.size();
     const bool right = end == text.size() || !IsWordChar(text[end]);
@@ -28,8 +27,8 @@ absl::string_view Trim(absl::string_view text) {
   while (!text.empty() && strip.find(text.front()) != absl::string_view::npos) {
     text.remove_prefix(1);
   }
-  while (!text.empty() && (strip.find(text.back()) != absl::string_view::npos ||
-                           text.back() == '.')) {
+  while (!text.empty() &&
+         (strip.find(text.back()) != absl::string_view::npos || text.back() == '.')) {
     text.remove_suffix(1);
   }
   return text;
@@ -68,15 +67,15 @@ absl::StatusOr<std::string> ParseLabel(const std::string& answer,
     if (!ContainsWord(text, absl::AsciiStrToLower(label))) continue;
     if (found != nullptr) {
       return absl::InvalidArgumentError(
-          absl::StrCat("the upstream's answer names more than one label ('", *found, "', '",
-                       label, "'): \"", answer.substr(0, 100), "\""));
+          absl::StrCat("the upstream's answer names more than one label ('", *found, "', '", label,
+                       "'): \"", answer.substr(0, 100), "\""));
     }
     found = &label;
   }
   if (found == nullptr) {
     return absl::InvalidArgumentError(
-        absl::StrCat("the upstream's answer names none of the labels (", absl::StrJoin(labels, ", "),
-                     "): \"", answer.substr(0, 100), "\""));
+        absl::StrCat("the upstream's answer names none of the labels (",
+                     absl::StrJoin(labels, ", "), "): \"", answer.substr(0, 100), "\""));
   }
   return *found;
 }

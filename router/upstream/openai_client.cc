@@ -138,10 +138,9 @@ struct UpstreamClient::Transfer {
       transfer->response.append(data, bytes);
       return bytes;
     }
-    const bool ok = transfer->sse.Feed(absl::string_view(data, bytes),
-                                       [transfer](absl::string_view event) {
-                                         return transfer->OnEvent(event);
-                                       });
+    const bool ok = transfer->sse.Feed(
+        absl::string_view(data, bytes),
+        [transfer](absl::string_view event) { return transfer->OnEvent(event); });
     if (!ok) {
       if (transfer->abort.ok()) {
         transfer->abort = absl::InternalError(
@@ -166,9 +165,9 @@ struct UpstreamClient::Transfer {
   absl::StatusOr<ChatCompletion> Outcome(CURLcode code) {
     if (!abort.ok()) return abort;
     if (code == CURLE_OPERATION_TIMEDOUT) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          Prefix(), "no answer within ", timeout_ms, " ms (",
-          deadline_bounds ? "the request's deadline" : "upstreams[].timeout_ms", ")"));
+      return absl::DeadlineExceededError(
+          absl::StrCat(Prefix(), "no answer within ", timeout_ms, " ms (",
+                       deadline_bounds ? "the request's deadline" : "upstreams[].timeout_ms", ")"));
     }
     if (code != CURLE_OK) {
       const std::string detail = error_buffer[0] != 0 ? error_buffer : curl_easy_strerror(code);
@@ -178,8 +177,7 @@ struct UpstreamClient::Transfer {
     if (http_status == 200) {
       if (stream) {
         if (!saw_done) {
-          return absl::UnavailableError(
-              absl::StrCat(Prefix(), "the stream ended before [DONE]"));
+          return absl::UnavailableError(absl::StrCat(Prefix(), "the stream ended before [DONE]"));
         }
         return std::move(summary);
       }
@@ -195,8 +193,8 @@ struct UpstreamClient::Transfer {
       return completion;
     }
     const std::string message = ErrorMessageOf(response);
-    const std::string what = absl::StrCat(Prefix(), "HTTP ", http_status,
-                                          message.empty() ? "" : ": ", message);
+    const std::string what =
+        absl::StrCat(Prefix(), "HTTP ", http_status, message.empty() ? "" : ": ", message);
     if (http_status == 429) {
       int64_t seconds = 0;
       std::string hint;
@@ -244,9 +242,9 @@ absl::StatusOr<std::string> ReadApiKey(const slmgw::config::v1::UpstreamConfig& 
     file.read(content.data(), content.size());
     content.resize(file.gcount());
     if (content.size() > kMaxApiKeyFileBytes) {
-      return absl::FailedPreconditionError(absl::StrCat(where, "api_key_file: ",
-                                                        config.api_key_file(), " is larger than ",
-                                                        kMaxApiKeyFileBytes, " bytes"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(where, "api_key_file: ", config.api_key_file(), " is larger than ",
+                       kMaxApiKeyFileBytes, " bytes"));
     }
     const std::string key = Trimmed(content);
     if (key.empty() || key.find_first_of("\r\n") != std::string::npos) {
@@ -267,7 +265,8 @@ absl::StatusOr<std::unique_ptr<UpstreamClient>> UpstreamClient::Create(
       !absl::StartsWith(config.base_url(), "https://")) {
     return absl::InvalidArgumentError(absl::StrCat("upstreams '", config.name(),
                                                    "': base_url: expected http:// or https://, "
-                                                   "got \"", config.base_url(), "\""));
+                                                   "got \"",
+                                                   config.base_url(), "\""));
   }
   absl::StatusOr<std::string> key = ReadApiKey(config);
   if (!key.ok()) return key.status();
@@ -276,8 +275,7 @@ absl::StatusOr<std::unique_ptr<UpstreamClient>> UpstreamClient::Create(
   return client;
 }
 
-UpstreamClient::UpstreamClient(const slmgw::config::v1::UpstreamConfig& config,
-                               std::string api_key)
+UpstreamClient::UpstreamClient(const slmgw::config::v1::UpstreamConfig& config, std::string api_key)
     : config_(config),
       url_(absl::StrCat(absl::StripSuffix(config.base_url(), "/"), "/v1/chat/completions")),
       authorization_(api_key.empty() ? "" : absl::StrCat("Authorization: Bearer ", api_key)) {
@@ -341,8 +339,8 @@ std::shared_ptr<UpstreamClient::Call> UpstreamClient::Submit(
     transfer->immediate = absl::DeadlineExceededError(
         absl::StrCat(transfer->Prefix(), "the request's deadline passed before the call"));
   }
-  const uint32_t max_concurrency = config_.max_concurrency() > 0 ? config_.max_concurrency()
-                                                                 : kDefaultUpstreamMaxConcurrency;
+  const uint32_t max_concurrency =
+      config_.max_concurrency() > 0 ? config_.max_concurrency() : kDefaultUpstreamMaxConcurrency;
   {
     absl::MutexLock lock(&mutex_);
     if (stopping_) {
@@ -393,8 +391,8 @@ void UpstreamClient::Run() {
         continue;
       }
       if (stopping || transfer->handle->cancelled()) {
-        finish(std::move(transfer), absl::CancelledError(absl::StrCat(transfer->Prefix(),
-                                                                      "cancelled")));
+        finish(std::move(transfer),
+               absl::CancelledError(absl::StrCat(transfer->Prefix(), "cancelled")));
         continue;
       }
       Transfer* t = transfer.get();
@@ -417,8 +415,8 @@ void UpstreamClient::Run() {
       curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, &Transfer::OnHeader);
       curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
       curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->error_buffer);
-      curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<uint64_t>(
-                                                        t->timeout_ms, 1)));
+      curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS,
+                       static_cast<long>(std::max<uint64_t>(t->timeout_ms, 1)));
       curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
       curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
       curl_easy_setopt(t->easy, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");

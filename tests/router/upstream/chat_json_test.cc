@@ -72,7 +72,12 @@ TEST(ChatJson, ParsesACompletionWithLogprobsAndUsage) {
 
 TEST(ChatJson, BadCompletionsAreErrorsNotCrashes) {
   const std::vector<std::string> bad = {
-      "", "{", "[]", "null", R"({"choices": []})", R"({"choices": [{}]})",
+      "",
+      "{",
+      "[]",
+      "null",
+      R"({"choices": []})",
+      R"({"choices": [{}]})",
       R"({"choices": [{"message": {"content": 5}}]})",
       R"({"choices": [{"message": {"content": "x"}, "logprobs": {"content": [{"logprob": "a"}]}}]})",
       R"({"choices": "many"})"};

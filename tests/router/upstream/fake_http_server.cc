@@ -29,13 +29,20 @@ std::string Lower(std::string text) {
 
 const char* Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
   }
 }
 
@@ -132,8 +139,8 @@ void FakeHttpServer::Serve(int fd) {
   while (line_end != std::string::npos && line_end < head.size()) {
     const size_t start = line_end + 2;
     line_end = head.find("\r\n", start);
-    const std::string line = head.substr(start, line_end == std::string::npos ? std::string::npos
-                                                                              : line_end - start);
+    const std::string line =
+        head.substr(start, line_end == std::string::npos ? std::string::npos : line_end - start);
     const size_t colon = line.find(':');
     if (colon == std::string::npos) continue;
     std::string value = line.substr(colon + 1);
@@ -154,8 +161,8 @@ void FakeHttpServer::Serve(int fd) {
     requests_.push_back(request);
   }
   const Reply reply = handler_(request);
-  std::string response = "HTTP/1.1 " + std::to_string(reply.status) + " " + Reason(reply.status) +
-                         "\r\n";
+  std::string response =
+      "HTTP/1.1 " + std::to_string(reply.status) + " " + Reason(reply.status) + "\r\n";
   for (const auto& [name, value] : reply.headers) response += name + ": " + value + "\r\n";
   response += "Connection: close\r\n\r\n";
   if (!(reply.hang && reply.chunks.empty() && reply.status == 0)) {

@@ -35,7 +35,7 @@ class FakeHttpServer {
   struct Reply {
     int status = 200;
     std::vector<std::pair<std::string, std::string>> headers;
-    std::vector<std::string> chunks;  // the body, written and flushed chunk by chunk
+    std::vector<std::string> chunks;     // the body, written and flushed chunk by chunk
     std::chrono::milliseconds pause{0};  // before each chunk after the first
     // After the chunks, keep the connection open until the client leaves. With status 0 nothing
     // at all is sent (a service that accepted the connection and hangs).

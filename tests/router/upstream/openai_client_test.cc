@@ -72,9 +72,8 @@ std::chrono::system_clock::time_point In(int ms) {
 }
 
 TEST(UpstreamClient, UnaryCompletionSendsTheRequestAndParsesTheAnswer) {
-  FakeHttpServer server([](const FakeHttpServer::Request&) {
-    return FakeHttpServer::Json(200, kAnswer);
-  });
+  FakeHttpServer server(
+      [](const FakeHttpServer::Request&) { return FakeHttpServer::Json(200, kAnswer); });
   auto client = MakeClient(Config(server));
   slmgw::v1::SamplingParams sampling;
   sampling.set_max_tokens(8);
@@ -177,8 +176,9 @@ TEST(UpstreamClient, HangEndsAtTheDeadlineOrTimeout) {
   config.set_timeout_ms(150);
   auto short_client = MakeClient(config);
   Outcome by_timeout;
-  short_client->Stream(Question(), slmgw::v1::SamplingParams(), In(60000),
-                       [](const ChatChunk&) { return true; }, by_timeout.Callback());
+  short_client->Stream(
+      Question(), slmgw::v1::SamplingParams(), In(60000), [](const ChatChunk&) { return true; },
+      by_timeout.Callback());
   EXPECT_EQ(by_timeout.Wait().status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_THAT(std::string(by_timeout.Wait().status().message()), HasSubstr("timeout_ms"));
 
@@ -224,17 +224,17 @@ TEST(UpstreamClient, StreamThatEndsWithoutDoneOrWithBadJsonFails) {
            {{R"({"error": {"message": "engine crashed"}})"},
             absl::StatusCode::kUnavailable,
             "engine crashed"}}) {
-    FakeHttpServer server([&events](const FakeHttpServer::Request&) {
-      return FakeHttpServer::Events(events);
-    });
+    FakeHttpServer server(
+        [&events](const FakeHttpServer::Request&) { return FakeHttpServer::Events(events); });
     auto client = MakeClient(Config(server));
     Outcome outcome;
-    client->Stream(Question(), slmgw::v1::SamplingParams(), In(5000),
-                   [&outcome](const ChatChunk& chunk) {
-                     outcome.deltas.push_back(chunk.text_delta);
-                     return true;
-                   },
-                   outcome.Callback());
+    client->Stream(
+        Question(), slmgw::v1::SamplingParams(), In(5000),
+        [&outcome](const ChatChunk& chunk) {
+          outcome.deltas.push_back(chunk.text_delta);
+          return true;
+        },
+        outcome.Callback());
     EXPECT_EQ(outcome.Wait().status().code(), code) << outcome.Wait().status();
     EXPECT_THAT(std::string(outcome.Wait().status().message()), HasSubstr(text));
   }
