@@ -1,4 +1,5 @@
-"""ggml tensor encodings in numpy: quantize rows to Q8_0, Q4_0, Q4_K, Q6_K (llama.cpp block
+"""ggml tensor encodings in numpy: quantize rows to Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K,
+Q6_K (llama.cpp block
 layouts, ggml-common.h) and BF16/F16/F32, and dequantize them back.
 
 The quantizers are simple (round to nearest with each block's own scale), not llama.cpp's
@@ -18,8 +19,12 @@ TYPES = {
     "f32": (0, 1, 4),
     "f16": (1, 1, 2),
     "q4_0": (2, 32, 18),
+    "q4_1": (3, 32, 20),
+    "q5_0": (6, 32, 22),
+    "q5_1": (7, 32, 24),
     "q8_0": (8, 32, 34),
     "q4_k": (12, 256, 144),
+    "q5_k": (13, 256, 176),
     "q6_k": (14, 256, 210),
     "bf16": (30, 1, 2),
 }
@@ -66,8 +71,16 @@ def quantize(weights, name):
         return _quantize_q8_0(_blocks(weights, 32))
     if name == "q4_0":
         return _quantize_q4_0(_blocks(weights, 32))
+    if name == "q4_1":
+        return _quantize_affine(_blocks(weights, 32), 4)
+    if name == "q5_0":
+        return _quantize_q5_0(_blocks(weights, 32))
+    if name == "q5_1":
+        return _quantize_affine(_blocks(weights, 32), 5)
     if name == "q4_k":
         return _quantize_q4_k(_blocks(weights, 256))
+    if name == "q5_k":
+        return _quantize_q4_k(_blocks(weights, 256), bits=5)
     if name == "q6_k":
         return _quantize_q6_k(_blocks(weights, 256))
     raise ValueError(f"unknown ggml type {name!r}")
@@ -87,8 +100,16 @@ def dequantize(data, name, shape):
         out = _dequantize_q8_0(raw.reshape(-1, 34))
     elif name == "q4_0":
         out = _dequantize_q4_0(raw.reshape(-1, 18))
+    elif name == "q4_1":
+        out = _dequantize_affine(raw.reshape(-1, 20), 4)
+    elif name == "q5_0":
+        out = _dequantize_q5_0(raw.reshape(-1, 22))
+    elif name == "q5_1":
+        out = _dequantize_affine(raw.reshape(-1, 24), 5)
     elif name == "q4_k":
         out = _dequantize_q4_k(raw.reshape(-1, 144))
+    elif name == "q5_k":
+        out = _dequantize_q4_k(raw.reshape(-1, 176), bits=5)
     elif name == "q6_k":
         out = _dequantize_q6_k(raw.reshape(-1, 210))
     else:
@@ -137,13 +158,79 @@ def _dequantize_q4_0(raw):
     return (d * q).reshape(-1)
 
 
+def _pack_nibbles_and_high_bits(q):
+    """q [n, 32] in 0..31 -> (qs [n, 16]: element j low nibble, j + 16 high nibble; qh [n, 4]:
+    bit j of the little-endian word = 5th bit of element j)."""
+    qs = (q[:, :16] & 0xF) | ((q[:, 16:] & 0xF) << 4)
+    bits = ((q >> 4) & 1).astype(np.uint64) << np.arange(32, dtype=np.uint64)
+    word = bits.sum(axis=1).astype("<u4")
+    return qs.astype(np.uint8), word.view(np.uint8).reshape(-1, 4)
+
+
+def _unpack_nibbles_and_high_bits(qs, qh):
+    word = qh.copy().view("<u4")[:, 0].astype(np.uint64)
+    high = (word[:, None] >> np.arange(32, dtype=np.uint64)) & 1
+    low = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.uint64)
+    return (low | (high << 4)).astype(np.float32)
+
+
+# Q4_1 / Q5_1: { f16 d; f16 m; [uint8 qh[4];] uint8 qs[16] }, x = d * q + m, m = min.
+def _quantize_affine(blocks, bits):
+    levels = (1 << bits) - 1
+    low, high = blocks.min(axis=1), blocks.max(axis=1)
+    d = (high - low) / levels
+    inv = np.where(d > 0, 1.0 / np.where(d > 0, d, 1), 0.0)
+    q = np.clip(np.floor((blocks - low[:, None]) * inv[:, None] + 0.5), 0, levels).astype(np.int64)
+    n = blocks.shape[0]
+    header = np.zeros((n, 4), dtype=np.uint8)
+    header[:, 0:2] = _f16(d).view(np.uint8).reshape(-1, 2)
+    header[:, 2:4] = _f16(low).view(np.uint8).reshape(-1, 2)
+    if bits == 4:
+        qs = (q[:, :16] | (q[:, 16:] << 4)).astype(np.uint8)
+        return np.concatenate([header, qs], axis=1).tobytes()
+    qs, qh = _pack_nibbles_and_high_bits(q)
+    return np.concatenate([header, qh, qs], axis=1).tobytes()
+
+
+def _dequantize_affine(raw, bits):
+    d = raw[:, 0:2].copy().view("<f2").astype(np.float32)
+    m = raw[:, 2:4].copy().view("<f2").astype(np.float32)
+    if bits == 4:
+        qs = raw[:, 4:]
+        q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float32)
+    else:
+        q = _unpack_nibbles_and_high_bits(raw[:, 8:], raw[:, 4:8])
+    return (q * d + m).reshape(-1)
+
+
+# Q5_0: { f16 d; uint8 qh[4]; uint8 qs[16] }, x = d * (q - 16), d = extreme / -16.
+def _quantize_q5_0(blocks):
+    index = np.abs(blocks).argmax(axis=1)
+    extreme = blocks[np.arange(blocks.shape[0]), index]
+    d = extreme / -16.0
+    inv = np.where(d != 0, 1.0 / np.where(d != 0, d, 1), 0.0)
+    q = np.clip(np.floor(blocks * inv[:, None] + 16.5), 0, 31).astype(np.int64)
+    qs, qh = _pack_nibbles_and_high_bits(q)
+    header = _f16(d).view(np.uint8).reshape(-1, 2)
+    return np.concatenate([header, qh, qs], axis=1).tobytes()
+
+
+def _dequantize_q5_0(raw):
+    d = raw[:, 0:2].copy().view("<f2").astype(np.float32)
+    q = _unpack_nibbles_and_high_bits(raw[:, 6:], raw[:, 2:6])
+    return ((q - 16.0) * d).reshape(-1)
+
+
 # Q4_K: { f16 d; f16 dmin; uint8 scales[12]; uint8 qs[128] }, 8 sub-blocks of 32 with 6-bit
 # scale s_j and min m_j: x = d * s_j * q - dmin * m_j, q in 0..15.
-def _quantize_q4_k(blocks):
+def _quantize_q4_k(blocks, bits=4):
+    """Q4_K, or Q5_K with bits=5: { f16 d; f16 dmin; uint8 scales[12]; [uint8 qh[32];]
+    uint8 qs[128] }; Q5_K's 5th bit of element l of sub-block j is bit j of qh[l]."""
+    levels = (1 << bits) - 1
     n = blocks.shape[0]
     sub = blocks.reshape(n, 8, 32)
     mins = np.minimum(sub.min(axis=2), 0.0)  # <= 0
-    scales = (sub.max(axis=2) - mins) / 15.0
+    scales = (sub.max(axis=2) - mins) / levels
     d = _f16(scales.max(axis=1) / 63.0).astype(np.float32)
     dmin = _f16((-mins).max(axis=1) / 63.0).astype(np.float32)
     safe_d = np.where(d > 0, d, 1.0)
@@ -153,8 +240,8 @@ def _quantize_q4_k(blocks):
     step = d[:, None] * sc
     offset = dmin[:, None] * mn
     safe_step = np.where(step > 0, step, 1.0)
-    q = np.clip(np.round((sub + offset[:, :, None]) / safe_step[:, :, None]), 0, 15)
-    q = q.astype(np.uint8).reshape(n, 256)
+    q = np.clip(np.round((sub + offset[:, :, None]) / safe_step[:, :, None]), 0, levels)
+    q = q.astype(np.int64).reshape(n, 256)
     packed_scales = np.zeros((n, 12), dtype=np.int64)
     for j in range(8):
         if j < 4:
@@ -164,20 +251,24 @@ def _quantize_q4_k(blocks):
             packed_scales[:, j + 4] = (sc[:, j] & 0xF) | ((mn[:, j] & 0xF) << 4)
             packed_scales[:, j - 4] |= (sc[:, j] >> 4) << 6
             packed_scales[:, j] |= (mn[:, j] >> 4) << 6
-    qs = np.zeros((n, 128), dtype=np.uint8)
+    qs = np.zeros((n, 128), dtype=np.int64)
+    qh = np.zeros((n, 32), dtype=np.int64)
     for pair in range(4):
         low = q[:, 64 * pair:64 * pair + 32]
         high = q[:, 64 * pair + 32:64 * pair + 64]
-        qs[:, 32 * pair:32 * pair + 32] = low | (high << 4)
-    out = np.zeros((n, 144), dtype=np.uint8)
+        qs[:, 32 * pair:32 * pair + 32] = (low & 0xF) | ((high & 0xF) << 4)
+        qh |= ((low >> 4) << (2 * pair)) | ((high >> 4) << (2 * pair + 1))
+    out = np.zeros((n, 144 if bits == 4 else 176), dtype=np.uint8)
     out[:, 0:2] = _f16(d).view(np.uint8).reshape(-1, 2)
     out[:, 2:4] = _f16(dmin).view(np.uint8).reshape(-1, 2)
     out[:, 4:16] = packed_scales.astype(np.uint8)
-    out[:, 16:] = qs
+    if bits == 5:
+        out[:, 16:48] = qh.astype(np.uint8)
+    out[:, -128:] = qs.astype(np.uint8)
     return out.tobytes()
 
 
-def _dequantize_q4_k(raw):
+def _dequantize_q4_k(raw, bits=4):
     n = raw.shape[0]
     d = raw[:, 0:2].copy().view("<f2").astype(np.float32)[:, 0]
     dmin = raw[:, 2:4].copy().view("<f2").astype(np.float32)[:, 0]
@@ -191,12 +282,13 @@ def _dequantize_q4_k(raw):
         else:
             sc[:, j] = (s[:, j + 4] & 0xF) | ((s[:, j - 4] >> 6) << 4)
             mn[:, j] = (s[:, j + 4] >> 4) | ((s[:, j] >> 6) << 4)
-    qs = raw[:, 16:]
+    qs = raw[:, -128:]
+    qh = raw[:, 16:48].astype(np.int64) if bits == 5 else np.zeros((n, 32), dtype=np.int64)
     q = np.zeros((n, 8, 32), dtype=np.float32)
     for pair in range(4):
-        chunk = qs[:, 32 * pair:32 * pair + 32]
-        q[:, 2 * pair] = chunk & 0x0F
-        q[:, 2 * pair + 1] = chunk >> 4
+        chunk = qs[:, 32 * pair:32 * pair + 32].astype(np.int64)
+        q[:, 2 * pair] = (chunk & 0x0F) | (((qh >> (2 * pair)) & 1) << 4)
+        q[:, 2 * pair + 1] = (chunk >> 4) | (((qh >> (2 * pair + 1)) & 1) << 4)
     step = (d[:, None] * sc).astype(np.float32)
     offset = (dmin[:, None] * mn).astype(np.float32)
     return (step[:, :, None] * q - offset[:, :, None]).reshape(-1)

@@ -58,6 +58,50 @@ void DequantizeQ4_0(const uint8_t* data, int64_t blocks, float* out) {
   }
 }
 
+// block_q4_1 { ggml_half d; ggml_half m; uint8_t qs[16]; }: nibbles as Q4_0, x = d * q + m.
+// block_q5_0 { ggml_half d; uint8_t qh[4]; uint8_t qs[16]; }: the 5th bit of element j is bit j
+// of the little-endian qh word, x = d * (q - 16). block_q5_1 adds ggml_half m after d:
+// x = d * q + m.
+void DequantizeQ4_1(const uint8_t* data, int64_t blocks, float* out) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* block = data + b * 20;
+    const float d = HalfToFloat(LoadU16(block));
+    const float m = HalfToFloat(LoadU16(block + 2));
+    const uint8_t* qs = block + 4;
+    float* y = out + b * 32;
+    for (int j = 0; j < 16; ++j) {
+      y[j] = static_cast<float>(qs[j] & 0x0f) * d + m;
+      y[j + 16] = static_cast<float>(qs[j] >> 4) * d + m;
+    }
+  }
+}
+
+void DequantizeQ5(const uint8_t* data, int64_t blocks, bool with_min, float* out) {
+  const int64_t block_bytes = with_min ? 24 : 22;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* block = data + b * block_bytes;
+    const float d = HalfToFloat(LoadU16(block));
+    const float m = with_min ? HalfToFloat(LoadU16(block + 2)) : 0.0f;
+    const uint8_t* qh_bytes = block + (with_min ? 4 : 2);
+    const uint32_t qh =
+        static_cast<uint32_t>(qh_bytes[0]) | (static_cast<uint32_t>(qh_bytes[1]) << 8) |
+        (static_cast<uint32_t>(qh_bytes[2]) << 16) | (static_cast<uint32_t>(qh_bytes[3]) << 24);
+    const uint8_t* qs = qh_bytes + 4;
+    float* y = out + b * 32;
+    for (int j = 0; j < 16; ++j) {
+      const int q0 = (qs[j] & 0x0f) | static_cast<int>(((qh >> j) & 1u) << 4);
+      const int q1 = (qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4);
+      if (with_min) {
+        y[j] = static_cast<float>(q0) * d + m;
+        y[j + 16] = static_cast<float>(q1) * d + m;
+      } else {
+        y[j] = static_cast<float>(q0 - 16) * d;
+        y[j + 16] = static_cast<float>(q1 - 16) * d;
+      }
+    }
+  }
+}
+
 // The 6-bit scale and min of Q4_K sub-block j (0..7) from the 12 packed bytes (ggml's
 // get_scale_min_k4): sub-blocks 0-3 keep their low 6 bits in bytes j and j+4; sub-blocks 4-7
 // keep their low 4 bits in byte j+4 and their top 2 bits in the top bits of bytes j-4 and j.
@@ -90,6 +134,33 @@ void DequantizeQ4_K(const uint8_t* data, int64_t blocks, float* out) {
       for (int l = 0; l < 32; ++l) {
         y[64 * pair + l] = d * scale_lo * (q[l] & 0x0f) - dmin * min_lo;
         y[64 * pair + 32 + l] = d * scale_hi * (q[l] >> 4) - dmin * min_hi;
+      }
+    }
+  }
+}
+
+// block_q5_K { ggml_half d; ggml_half dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; }
+// (176 bytes): Q4_K plus a 5th bit per element: element l of sub-block 2k takes bit 2k of qh[l],
+// of sub-block 2k+1 bit 2k+1 of qh[l]; x = d * scale_j * q - dmin * min_j, q in 0..31.
+void DequantizeQ5_K(const uint8_t* data, int64_t blocks, float* out) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* block = data + b * 176;
+    const float d = HalfToFloat(LoadU16(block));
+    const float dmin = HalfToFloat(LoadU16(block + 2));
+    const uint8_t* scales = block + 4;
+    const uint8_t* qh = block + 16;
+    const uint8_t* qs = block + 48;
+    float* y = out + b * 256;
+    for (int pair = 0; pair < 4; ++pair) {
+      int scale_lo, min_lo, scale_hi, min_hi;
+      Q4KScaleMin(2 * pair, scales, &scale_lo, &min_lo);
+      Q4KScaleMin(2 * pair + 1, scales, &scale_hi, &min_hi);
+      const uint8_t* q = qs + 32 * pair;
+      for (int l = 0; l < 32; ++l) {
+        const int lo = (q[l] & 0x0f) | (((qh[l] >> (2 * pair)) & 1) << 4);
+        const int hi = (q[l] >> 4) | (((qh[l] >> (2 * pair + 1)) & 1) << 4);
+        y[64 * pair + l] = d * scale_lo * lo - dmin * min_lo;
+        y[64 * pair + 32 + l] = d * scale_hi * hi - dmin * min_hi;
       }
     }
   }
@@ -219,13 +290,26 @@ absl::Status DequantizeToF32(GgmlType type, const uint8_t* data, int64_t element
     case GgmlType::kQ4_K:
       DequantizeQ4_K(data, element_count / 256, out);
       return absl::OkStatus();
+    case GgmlType::kQ4_1:
+      DequantizeQ4_1(data, element_count / 32, out);
+      return absl::OkStatus();
+    case GgmlType::kQ5_0:
+      DequantizeQ5(data, element_count / 32, /*with_min=*/false, out);
+      return absl::OkStatus();
+    case GgmlType::kQ5_1:
+      DequantizeQ5(data, element_count / 32, /*with_min=*/true, out);
+      return absl::OkStatus();
+    case GgmlType::kQ5_K:
+      DequantizeQ5_K(data, element_count / 256, out);
+      return absl::OkStatus();
     case GgmlType::kQ6_K:
       DequantizeQ6_K(data, element_count / 256, out);
       return absl::OkStatus();
     default:
       return absl::UnimplementedError(absl::StrCat(
           "dequantizing ", GgmlTypeName(type),
-          " to f32 is not implemented (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)"));
+          " to f32 is not implemented (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
+          "Q4_K, Q5_K, Q6_K)"));
   }
 }
 

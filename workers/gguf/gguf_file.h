@@ -116,7 +116,7 @@ class GgufFile {
 
   const std::vector<GgufTensor>& tensors() const;
   absl::StatusOr<const GgufTensor*> FindTensor(std::string_view name) const;  // NotFound names it
-  // Dequantizes F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K (others: Unimplemented naming the type)
+  // Dequantizes F32, F16, BF16, Q8_0, Q4_0/1, Q5_0/1, Q4_K, Q5_K, Q6_K (others: Unimplemented)
   // to f32, checking the element count against `expected_dims` (ggml order) when given; errors
   // name the tensor.
   // A multi-entry `expected_dims` must equal the tensor's dims (trailing 1s ignored on both

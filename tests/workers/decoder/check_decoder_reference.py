@@ -16,9 +16,10 @@ reference's top 5):
                         per-row int8 activations: ~1% per matmul, amplified through random-weight
                         attention; measured worst max 27%, rel ~5%).
   bf16 / int8 KV cache (f32 weights): max <= 0.05 / 0.15 * RMS, rel <= 0.01 / 0.03.
-  Weights stored as Q8_0, Q4_0, Q4_K, Q6_K, F16, BF16 in the GGUF: the reference uses the decoded
-  weights (pyslm/ggml_quants.py), so f32 in memory must again match within 1e-4: this checks our
-  C++ dequantization against an independent implementation of llama.cpp's layouts.
+  Weights stored as Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, F16, BF16 in the GGUF: the
+  reference uses the decoded weights (pyslm/ggml_quants.py), so f32 in memory must again match
+  within 1e-4: this checks our C++ dequantization against an independent implementation of
+  llama.cpp's layouts.
   Greedy decoding (f32): 64 tokens from 3 prompts decoded together, identical to the reference.
   Measured bounds are printed next to the limits; see docs/benchmarks.md for the worst seen.
 
@@ -181,12 +182,12 @@ def main():
             check.compare(f"{arch}/rope-{kind}/f32", path, model,
                           sequences(config.vocab_size, rng), EXACT, *extra)
         # GGUF tensor types, decoded in C++ vs in numpy.
-        for weight_type in ["f16", "bf16", "q8_0", "q4_0"]:
+        for weight_type in ["f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"]:
             config = llama.DecoderConfig(architecture="llama", **SMALL)
             path, model = check.model(config, 3, weight_type)
             check.compare(f"llama/small/gguf-{weight_type}/f32", path, model,
                           sequences(config.vocab_size, rng), EXACT)
-        for weight_type in ["q4_k", "q6_k"]:
+        for weight_type in ["q4_k", "q5_k", "q6_k"]:
             config = llama.DecoderConfig(architecture="qwen2", **KQUANT)
             path, model = check.model(config, 4, weight_type)
             check.compare(f"qwen2/kquant/gguf-{weight_type}/f32", path, model,

@@ -253,14 +253,20 @@ TEST(DecoderLoadTest, ShapeMismatchIsNamed) {
 }
 
 TEST(DecoderLoadTest, UnsupportedAndUnknownTensorTypesAreNamed) {
-  TinyModel q41("llama");
-  // Q4_1 blocks: 32 elements in 20 bytes; 16 * 16 floats = 1024 bytes = 256 elements of Q4_1?
-  // The byte count must match the type for the reader, so give the tensor Q4_1-sized data.
-  auto& q = q41.tensors["blk.0.attn_q.weight"];
-  q.second.resize(kHidden * kHeads * kHeadDim * 20 / 32 / 4);  // 160 bytes
-  q41.raw_types["blk.0.attn_q.weight"] = 3;                    // Q4_1
-  ExpectLoadError(q41, "blk.0.attn_q.weight");
-  ExpectLoadError(q41, "Q4_1");
+  // A valid GGUF type we cannot turn into weights: I32 (4 bytes an element, like the F32 data).
+  TinyModel i32("llama");
+  i32.raw_types["blk.0.attn_q.weight"] = 26;
+  ExpectLoadError(i32, "blk.0.attn_q.weight");
+  ExpectLoadError(i32, "I32");
+  TinyModel embeddings("qwen2");
+  embeddings.raw_types["token_embd.weight"] = 26;
+  ExpectLoadError(embeddings, "token_embd.weight");
+  // A 32-element block type on rows of 16: rejected by the reader, naming tensor and type.
+  TinyModel q8("llama");
+  q8.tensors["blk.0.attn_q.weight"].second.resize(8 * 34 / 4);
+  q8.raw_types["blk.0.attn_q.weight"] = 8;  // Q8_0
+  ExpectLoadError(q8, "blk.0.attn_q.weight");
+  ExpectLoadError(q8, "Q8_0");
   TinyModel unknown("llama");
   unknown.raw_types["blk.1.ffn_gate.weight"] = 99;
   ExpectLoadError(unknown, "blk.1.ffn_gate.weight");

@@ -168,7 +168,7 @@ TEST(GgufFileTest, DequantizesF32F16Bf16AndQ8_0) {
   q8.push_back(static_cast<char>(127));
   q8.append(30, '\0');
   writer.AddTensor("q8", {32, 2}, GgmlType::kQ8_0, q8);
-  writer.AddTensor("q4", {32}, GgmlType::kQ4_1, std::string(20, '\0'));  // not supported
+  writer.AddTensor("q4", {32}, GgmlType::kQ8_1, std::string(36, '\0'));  // not supported
   auto file = Parse(writer);
   ASSERT_TRUE(file.ok()) << file.status();
   const GgufFile& f = **file;
@@ -202,7 +202,7 @@ TEST(GgufFileTest, DequantizesF32F16Bf16AndQ8_0) {
   auto q4 = f.ReadF32("q4");
   EXPECT_EQ(q4.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_THAT(std::string(q4.status().message()), HasSubstr("tensor 'q4'"));
-  EXPECT_THAT(std::string(q4.status().message()), HasSubstr("Q4_1"));
+  EXPECT_THAT(std::string(q4.status().message()), HasSubstr("Q8_1"));
   auto missing = f.ReadF32("nope");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("test.gguf: tensor 'nope'"));
