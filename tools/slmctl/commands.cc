@@ -1,6 +1,7 @@
 #include "tools/slmctl/commands.h"
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <memory>
 
@@ -10,6 +11,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "nlohmann/json.hpp"
 #include "slmgw/v1/gateway.grpc.pb.h"
 
 namespace slm::slmctl {
@@ -64,6 +66,22 @@ void PrintServedBy(const slmgw::v1::ServedBy& served_by) {
       served_by.timings().total_us());
 }
 
+// The answer for `label` from a JSON object file; "" when the label has none. Errors name the file.
+absl::StatusOr<std::string> AnswerFor(const std::string& path, const std::string& label) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("cannot open answers file " + path);
+  nlohmann::json answers = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!answers.is_object()) {
+    return absl::InvalidArgumentError(path + ": expected a JSON object label -> answer");
+  }
+  auto it = answers.find(label);
+  if (it == answers.end()) return std::string();
+  if (!it->is_string()) {
+    return absl::InvalidArgumentError(path + ": the answer for '" + label + "' is not a string");
+  }
+  return it->get<std::string>();
+}
+
 }  // namespace
 
 int Classify(const CallOptions& options, const std::string& text) {
@@ -74,13 +92,33 @@ int Classify(const CallOptions& options, const std::string& text) {
   auto context = MakeContext(options);
   grpc::Status status = MakeStub(options)->Classify(context.get(), request, &response);
   if (!status.ok()) return PrintError(status);
+  std::string answer;
+  if (!options.answers.empty() && !response.labels().empty()) {
+    absl::StatusOr<std::string> found = AnswerFor(options.answers, response.labels(0).label());
+    if (!found.ok()) {
+      std::cerr << "error: " << found.status().message() << "\n";
+      return 2;
+    }
+    answer = *found;
+  }
   if (options.json) {
-    PrintJson(response);
+    if (options.answers.empty()) {
+      PrintJson(response);
+    } else {
+      google::protobuf::util::JsonPrintOptions print_options;
+      print_options.preserve_proto_field_names = true;
+      std::string json;
+      (void)google::protobuf::util::MessageToJsonString(response, &json, print_options);
+      nlohmann::json object = nlohmann::json::parse(json, nullptr, false);
+      object["answer"] = answer;
+      std::cout << object.dump(1) << "\n";
+    }
     return 0;
   }
   for (const auto& label : response.labels()) {
     std::cout << absl::StrFormat("%-24s %.4f\n", label.label(), label.score());
   }
+  if (!answer.empty()) std::cout << "answer: " << answer << "\n";
   PrintServedBy(response.served_by());
   return 0;
 }

@@ -14,6 +14,9 @@ struct CallOptions {
   std::string task;
   std::string route;
   std::string tenant;
+  // classify: a JSON object label -> answer text (e.g. models/banking77-answers.json); the top
+  // label's answer is printed after the scores (and added as "answer" to --json output).
+  std::string answers;
 };
 
 int Classify(const CallOptions& options, const std::string& text);

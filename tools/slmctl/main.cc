@@ -11,6 +11,7 @@
 //   slmctl generate --worker --target 127.0.0.1:50061 --chat "Hi"   # a worker, no router
 //   printf 'Hello' | slmctl tokenize --model m.gguf --add-special  # ids as a JSON array
 //   echo '[1, 15043]' | slmctl detokenize --model m.gguf           # the text
+//   slmctl eval --format banking77 --task banking --json val.csv   # accuracy, routes, latency
 #include <algorithm>
 #include <iostream>
 #include <iterator>
@@ -22,6 +23,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_join.h"
 #include "tools/slmctl/commands.h"
+#include "tools/slmctl/eval_command.h"
 #include "tools/slmctl/generate_command.h"
 #include "tools/slmctl/tokenize_commands.h"
 
@@ -49,13 +51,20 @@ ABSL_FLAG(float, repetition_penalty, 0, "generate: repetition penalty (0: off)")
 ABSL_FLAG(uint64_t, seed, 0, "generate: sampling seed (0: random)");
 ABSL_FLAG(std::vector<std::string>, stop, {}, "generate: stop strings, comma-separated");
 ABSL_FLAG(bool, logprobs, false, "generate: print token log-probabilities to stderr");
+ABSL_FLAG(std::string, format, "", "eval: clinc150, banking77, sst2, conll or mixed");
+ABSL_FLAG(std::string, expect_route, "", "eval: the right route for cases that name none");
+ABSL_FLAG(std::vector<std::string>, labels, std::vector<std::string>({"negative", "positive"}),
+          "eval --format sst2: names of the numeric labels, comma-separated");
+ABSL_FLAG(std::string, answers, "",
+          "classify: JSON file label -> answer; prints the top label's answer");
+ABSL_FLAG(int, limit, 0, "eval: at most this many examples (0: all)");
 
 namespace {
 
 constexpr char kUsage[] =
     "slmctl COMMAND [flags] [TEXT...]\n"
     "commands: classify, entities, generate, route, health, validate-config FILE, tokenize, "
-    "detokenize\n"
+    "detokenize, eval FILE\n"
     "TEXT defaults to standard input. Flags: --target --timeout_ms --json --task --route "
     "--tenant --service --role; tokenize/detokenize: --model --add-special --parse-special "
     "--render-special";
@@ -100,6 +109,7 @@ int main(int argc, char** argv) {
   options.task = absl::GetFlag(FLAGS_task);
   options.route = absl::GetFlag(FLAGS_route);
   options.tenant = absl::GetFlag(FLAGS_tenant);
+  options.answers = absl::GetFlag(FLAGS_answers);
   if (command == "classify") return slm::slmctl::Classify(options, TextArgument(args));
   if (command == "entities") return slm::slmctl::Entities(options, TextArgument(args));
   if (command == "route") return slm::slmctl::Route(options, TextArgument(args));
@@ -131,6 +141,20 @@ int main(int argc, char** argv) {
         args.size() > 2 ? absl::StrJoin(args.begin() + 2, args.end(), " ") : StandardInput();
     return command == "tokenize" ? slm::slmctl::Tokenize(tokenize, input)
                                  : slm::slmctl::Detokenize(tokenize, input);
+  }
+  if (command == "eval") {
+    if (args.size() != 3) {
+      std::cerr << "usage: slmctl eval --format clinc150|banking77|sst2|conll|mixed [--task T] "
+                   "[--expect_route R] [--labels a,b] [--limit N] [--json] FILE\n";
+      return 2;
+    }
+    slm::slmctl::EvalOptions eval;
+    eval.format = absl::GetFlag(FLAGS_format);
+    eval.file = args[2];
+    eval.expect_route = absl::GetFlag(FLAGS_expect_route);
+    eval.labels = absl::GetFlag(FLAGS_labels);
+    eval.limit = absl::GetFlag(FLAGS_limit);
+    return slm::slmctl::Eval(options, eval);
   }
   if (command == "validate-config") {
     if (args.size() != 3) {
