@@ -139,5 +139,31 @@ class Wnut17TinyTest(unittest.TestCase):
                              1)
 
 
+BANKING77 = os.path.join(DATA_DIR, "banking77")
+BANKING77_MODEL = os.path.join(REPO_DIR, "models", "banking77-intent.gguf")
+BANKING77_ANSWERS = os.path.join(REPO_DIR, "models", "banking77-answers.json")
+
+
+@unittest.skipUnless(os.path.exists(os.path.join(BANKING77, "train.csv")),
+                     f"{BANKING77} not found: set SLM_SHARED_DATA_DIR to the shared data folder")
+class Banking77ModelTest(unittest.TestCase):
+    """models/banking77-intent.gguf against its model card (87.04 % on the held-out split)."""
+
+    def test_labels_answers_and_validation_accuracy(self):
+        labels, _, val = train_sentiment.read_banking77(BANKING77, 0.1, 1234)
+        model, metadata = model_from_gguf(BANKING77_MODEL)
+        self.assertEqual(list(metadata["slmgw.labels"]), labels)
+        with open(BANKING77_ANSWERS) as f:
+            answers = json.load(f)
+        self.assertEqual(sorted(answers), sorted(labels))
+        self.assertTrue(all(isinstance(a, str) and 10 < len(a) < 300 for a in answers.values()))
+        self.assertEqual(len(val), 1003)
+        tokenizer = WordPieceTokenizer(metadata["tokenizer.ggml.tokens"])
+        examples = [(tokenizer.encode(text, model.config.context_length), labels.index(label))
+                    for label, text in val]
+        predictions = train_sentiment.predict(model, examples, tokenizer.ids["[PAD]"])
+        self.assertGreaterEqual(train_sentiment.accuracy(predictions, examples), 0.86)
+
+
 if __name__ == "__main__":
     unittest.main()
