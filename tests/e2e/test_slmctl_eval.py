@@ -252,6 +252,37 @@ class SlmctlEvalTest(unittest.TestCase):
         self.assertIn("cannot open", err)
 
 
+@unittest.skipUnless(os.path.exists(os.path.join(os.environ.get("SLM_MODELS_DIR", ""),
+                                                 "banking77-intent.gguf")),
+                     "SLM_MODELS_DIR has no banking77-intent.gguf")
+class DefaultBankingRouteTest(unittest.TestCase):
+    """The embedded default routes task "banking" to the Banking77 specialist; slmctl prints
+    the intent's answer from models/banking77-answers.json."""
+
+    def test_banking_questions_get_their_intent_and_answer(self):
+        models = os.environ["SLM_MODELS_DIR"]
+        with open(os.path.join(models, "banking77-answers.json")) as f:
+            answers = json.load(f)
+        with harness.temporary_directory() as d:
+            gateway = harness.Process("slm-gateway", [], d).wait_ready()
+            try:
+                for text, intent in (("I lost my card, someone may have stolen it",
+                                      "lost_or_stolen_card"),
+                                     ("my new card still has not arrived", "card_arrival")):
+                    result = subprocess.run(
+                        [os.path.join(harness.BUILD_DIR, "slmctl"), "--target",
+                         gateway.address, "classify", "--json", "--task", "banking",
+                         "--answers", os.path.join(models, "banking77-answers.json"), text],
+                        capture_output=True, timeout=60)
+                    self.assertEqual(result.returncode, 0, result.stderr)
+                    response = json.loads(result.stdout)
+                    self.assertEqual(response["labels"][0]["label"], intent)
+                    self.assertEqual(response["answer"], answers[intent])
+                    self.assertEqual(response["served_by"]["route"], "banking")
+            finally:
+                self.assertEqual(gateway.stop(), 0)
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     unittest.main()
