@@ -131,8 +131,16 @@ class Checker:
         print(f"{label:44s} greedy {steps} tokens x {len(prompts)} prompts: identical",
               flush=True)
 
-    def model(self, config, seed, weight_type="f32", tag=""):
+    def model(self, config, seed, weight_type="f32", tag="", logit_rms=None):
         state = llama.random_state_dict(config, seed=seed)
+        if logit_rms is not None:
+            # Scale the final norm so the logits' RMS is about `logit_rms`, as in trained models:
+            # the f32 bound is absolute (1e-4), and random weights at this width otherwise give
+            # logits of RMS ~24, where f32 summation order alone differs by ~3e-4.
+            reference = llama.DecoderLM(config, state)
+            probe = reference.forward_ids(list(range(1, 9)))
+            rms = float(torch.as_tensor(probe).double().pow(2).mean().sqrt())
+            state["model.norm.weight"] = state["model.norm.weight"] * (logit_rms / rms)
         path = os.path.join(self.workdir, f"{config.architecture}{tag}_{weight_type}.gguf")
         llama.to_gguf(config, state, path, weight_type=weight_type)
         reference = llama.DecoderLM(config, llama.roundtrip_state_dict(config, state,
@@ -194,14 +202,14 @@ def main():
                           sequences(config.vocab_size, rng), EXACT)
         if not args.quick:
             config = llama.DecoderConfig(architecture="llama", tie_embeddings=True, **SMOLLM2)
-            path, model = check.model(config, 5, tag="smollm2")
+            path, model = check.model(config, 5, tag="smollm2", logit_rms=2.0)
             seqs = sequences(config.vocab_size, rng, [1, 9, 24])
             for dtype, tolerance in TOLERANCE.items():
                 check.compare(f"llama/smollm2-3layer/{dtype}", path, model, seqs, tolerance,
                               "--dtype", dtype)
             check.greedy("llama/smollm2-3layer/f32", path, model, [[1, 2, 3], [400, 5]], 64)
             qwen = dataclasses.replace(config, architecture="qwen2", tie_embeddings=True)
-            path, model = check.model(qwen, 6, "q8_0", tag="smollm2")
+            path, model = check.model(qwen, 6, "q8_0", tag="smollm2", logit_rms=2.0)
             check.compare("qwen2/smollm2-3layer/gguf-q8_0/f32", path, model, seqs[:2], EXACT)
     if check.failures:
         print("FAILED:\n  " + "\n  ".join(check.failures))
