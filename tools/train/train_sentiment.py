@@ -11,7 +11,9 @@ Data (--format):
   banking77: DIR/train.csv (`text,category`) and DIR/categories.json (label order); there is no
       dev file, so a stratified --val-fraction of train.csv (per category, seeded) is held out.
   clinc150-domain: DIR/train.jsonl and DIR/val.jsonl ({"text","intent","domain"}); labels are the
-      sorted domains plus `oos` (as models/router-clinc150-ngram.gguf). Vocabulary: the WordPiece vocabulary of a llama.cpp GGUF (bge/BERT uncased),
+      sorted domains plus `oos` (as models/router-clinc150-ngram.gguf).
+  clinc150-intent: the same files labelled with the 150 intents plus `oos` (the router maps
+      each intent to its domain's route: classification.encoder.labels). Vocabulary: the WordPiece vocabulary of a llama.cpp GGUF (bge/BERT uncased),
 pruned to the specials, every single-character piece (word-initial and continuation) and the
 pieces the training text uses, so that the embedding table stays small.
 """
@@ -88,8 +90,9 @@ def read_banking77(folder, fraction, seed):
     return labels, train, val
 
 
-def read_clinc150_domains(folder):
-    """(labels, train_rows, val_rows): CLINC150 jsonl rows labelled with their domain."""
+def read_clinc150(folder, key="domain"):
+    """(labels, train_rows, val_rows): CLINC150 jsonl rows labelled with their `key` (domain or
+    intent); labels sorted, `oos` included."""
     def read(name):
         path = os.path.join(folder, name)
         rows = []
@@ -97,9 +100,9 @@ def read_clinc150_domains(folder):
             for line_number, line in enumerate(f, start=1):
                 if line.strip():
                     record = json.loads(line)
-                    if "text" not in record or "domain" not in record:
-                        raise ValueError(f"{path}:{line_number}: expected text and domain")
-                    rows.append((record["domain"], record["text"]))
+                    if "text" not in record or key not in record:
+                        raise ValueError(f"{path}:{line_number}: expected text and {key}")
+                    rows.append((record[key], record["text"]))
         return rows
     train, val = read("train.jsonl"), read("val.jsonl")
     labels = sorted({label for label, _ in train} | {"oos"})
@@ -111,7 +114,9 @@ def load_data(args):
     if args.format == "banking77":
         return read_banking77(args.data, args.val_fraction, args.seed)
     if args.format == "clinc150-domain":
-        return read_clinc150_domains(args.data)
+        return read_clinc150(args.data, "domain")
+    if args.format == "clinc150-intent":
+        return read_clinc150(args.data, "intent")
     return (args.labels.split(","), read_tsv(os.path.join(args.data, "train.tsv")),
             read_tsv(os.path.join(args.data, "dev.tsv")))
 
@@ -191,7 +196,8 @@ def parse_args(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=os.path.join(DATA_DIR, "sst2"),
                         help="folder with train.tsv and dev.tsv")
-    parser.add_argument("--format", choices=["tsv", "banking77", "clinc150-domain"],
+    parser.add_argument("--format", choices=["tsv", "banking77", "clinc150-domain",
+                                                    "clinc150-intent"],
                         default="tsv", help="layout of --data (see above)")
     parser.add_argument("--val-fraction", type=float, default=0.1,
                         help="banking77: stratified share of train.csv held out for validation")

@@ -165,6 +165,9 @@ def parse_args(argv):
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--entity-weight", type=float, default=3.0,
                         help="loss weight of every non-O label (O has 1)")
+    parser.add_argument("--token-dropout", type=float, default=0.0,
+                        help="probability of replacing a training piece by [UNK] (makes the "
+                             "model read the context of unseen entities)")
     parser.add_argument("--ema", type=float, default=0.998)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (cores are shared)")
@@ -226,6 +229,10 @@ def main(argv=None):
         for start in range(0, len(order), args.batch_size):
             ids, mask, targets = to_tensors([train[i] for i in order[start:start + args.batch_size]],
                                             pad_id)
+            if args.token_dropout > 0:
+                dropped = (torch.rand(ids.shape) < args.token_dropout) & (mask == 1)
+                dropped &= (ids != tokenizer.cls_id) & (ids != tokenizer.separator_id)
+                ids = ids.masked_fill(dropped, tokenizer.unknown_id)
             logits = model(ids, mask)
             loss = F.cross_entropy(logits.reshape(-1, len(labels)), targets.reshape(-1),
                                    weight=weights, ignore_index=IGNORE)
