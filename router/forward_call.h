@@ -1,13 +1,15 @@
 // One public request forwarded to a worker: a server reactor that owns the worker call.
 // Internal to router/gateway_service.cc.
 //
-// Lifecycle: created by a GatewayServiceImpl RPC, Start()ed once, finishes itself when the worker
-// answers (or fails twice), deletes itself in OnDone. OnCancel (caller went away) cancels the
-// worker call. Thread-safety: OnCancel may race with the worker callback; `mutex_` guards the
-// client context they share.
+// Lifecycle: created by a GatewayServiceImpl RPC, Start()ed once, finishes itself when the pool
+// call (pool_call.h: retries, hedging, circuit breaking) delivers its result, deletes itself in
+// OnDone. OnCancel (caller went away) cancels the pool call. Holds the request's admission
+// ticket until it is answered. Thread-safety: OnCancel may race with the pool call's callback;
+// `mutex_` guards what they share.
 #ifndef SLM_ROUTER_FORWARD_CALL_H_
 #define SLM_ROUTER_FORWARD_CALL_H_
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -22,6 +24,7 @@
 #include "grpcpp/support/server_callback.h"
 #include "monitoring/metrics_server.h"
 #include "router/gateway_service.h"
+#include "router/pool_call.h"
 
 namespace slm::router {
 
@@ -29,9 +32,9 @@ template <typename WorkerRequest, typename WorkerResponse>
 class ForwardCall final : public grpc::ServerUnaryReactor {
  public:
   // Starts the worker call on `stub`; `done` runs on a gRPC callback thread.
-  using Invoke = std::function<void(slmgw::v1::WorkerService::Stub*, grpc::ClientContext*,
-                                    const WorkerRequest*, WorkerResponse*,
-                                    std::function<void(grpc::Status)>)>;
+  using Invoke =
+      std::function<void(slmgw::v1::WorkerService::Stub*, grpc::ClientContext*,
+                         const WorkerRequest*, WorkerResponse*, std::function<void(grpc::Status)>)>;
   // Copies the worker's answer into the public response; returns its ServedBy to fill in and
   // the model's confidence.
   using Complete = std::function<slmgw::v1::ServedBy*(const WorkerResponse&, float* confidence)>;
@@ -48,18 +51,52 @@ class ForwardCall final : public grpc::ServerUnaryReactor {
         pool_(pool),
         deadline_(deadline),
         start_(start),
-        request_(std::move(request)),
+        request_(std::make_shared<const WorkerRequest>(std::move(request))),
         invoke_(std::move(invoke)),
         complete_(std::move(complete)) {
     service_->metrics().in_flight.Increment();
   }
 
-  void Start() { Attempt(nullptr); }
+  // Keeps admission slots until the request is answered; `context` receives the retry-after
+  // hint when the request ends RESOURCE_EXHAUSTED. Call before Start.
+  void set_admission(grpc::CallbackServerContext* context, AdmissionTicket ticket) {
+    server_context_ = context;
+    admission_ = std::move(ticket);
+  }
+
+  void Start() {
+    const slmgw::config::v1::GatewayConfig& config = *state_->config;
+    DispatchPolicy policy;
+    policy.max_attempts =
+        config.has_dispatch() ? static_cast<int>(config.dispatch().max_attempts()) : 3;
+    if (const slmgw::config::v1::RouteConfig* route =
+            state_->route_table->FindRoute(decision_.route())) {
+      policy.hedge_delay = std::chrono::milliseconds(route->hedge().delay_ms());
+      if (auto it = state_->route_latency.find(decision_.route());
+          it != state_->route_latency.end()) {
+        latency_tracker_ = it->second.get();
+        policy.hedge_delay =
+            std::max<std::chrono::microseconds>(policy.hedge_delay, latency_tracker_->Current());
+      }
+    }
+    auto call = PoolCall<WorkerRequest, WorkerResponse>::Start(
+        pool_->shared_from_this(), service_->shared_metrics(), policy, deadline_, request_, invoke_,
+        [this](typename PoolCall<WorkerRequest, WorkerResponse>::Result result) {
+          OnPoolDone(std::move(result));
+        });
+    absl::MutexLock lock(&mutex_);
+    pool_call_ = std::move(call);
+    if (cancelled_) pool_call_->Cancel();
+  }
 
   void OnCancel() override {
-    absl::MutexLock lock(&mutex_);
-    cancelled_ = true;
-    if (client_context_ != nullptr) client_context_->TryCancel();
+    std::shared_ptr<PoolCall<WorkerRequest, WorkerResponse>> call;
+    {
+      absl::MutexLock lock(&mutex_);
+      cancelled_ = true;
+      call = pool_call_;
+    }
+    if (call != nullptr) call->Cancel();
   }
 
   void OnDone() override {
@@ -68,70 +105,23 @@ class ForwardCall final : public grpc::ServerUnaryReactor {
   }
 
  private:
-  void Attempt(const Endpoint* previous) {
-    Endpoint* endpoint = pool_->Pick(previous);
-    if (endpoint == nullptr) {
-      Fail(absl::UnavailableError(absl::StrCat("pool '", pool_->name(), "': no worker endpoint",
-                                               previous == nullptr ? "" : " left to retry",
-                                               "; last error: ", last_error_)));
+  void OnPoolDone(typename PoolCall<WorkerRequest, WorkerResponse>::Result result) {
+    if (!result.status.ok()) {
+      Fail(result.status);
       return;
     }
-    ++attempts_;
-    endpoint_ = endpoint;
-    call_counter_ = std::make_unique<ScopedCall>(endpoint);
-    worker_start_ = std::chrono::steady_clock::now();
-    grpc::ClientContext* context;
-    {
-      absl::MutexLock lock(&mutex_);
-      client_context_ = std::make_unique<grpc::ClientContext>();
-      client_context_->set_deadline(deadline_);
-      if (cancelled_) client_context_->TryCancel();
-      context = client_context_.get();
+    worker_time_ = result.worker_time;
+    if (latency_tracker_ != nullptr) {
+      latency_tracker_->Record(
+          std::chrono::duration_cast<std::chrono::microseconds>(result.worker_time));
     }
-    response_.Clear();
-    invoke_(endpoint->stub.get(), context, &request_, &response_,
-            [this](grpc::Status status) { OnWorkerDone(std::move(status)); });
-  }
-
-  void OnWorkerDone(grpc::Status status) {
-    const auto worker_end = std::chrono::steady_clock::now();
-    worker_time_ += worker_end - worker_start_;
-    call_counter_.reset();
-    const bool unreachable = status.error_code() == grpc::StatusCode::UNAVAILABLE;
-    WorkerPool::RecordOutcome(*endpoint_, !unreachable);
-    if (!status.ok()) {
-      service_->metrics()
-          .upstream_errors
-          .Add({{"pool", pool_->name()},
-                {"code", monitoring::OutcomeLabel(static_cast<int>(status.error_code()))}})
-          .Increment();
-      last_error_ = absl::StrCat(endpoint_->address, ": ", status.error_message());
-      bool cancelled;
-      {
-        absl::MutexLock lock(&mutex_);
-        cancelled = cancelled_;
-      }
-      if (unreachable && attempts_ < 2 && pool_->size() > 1 && !cancelled &&
-          std::chrono::system_clock::now() < deadline_) {
-        service_->metrics().retries.Add({{"pool", pool_->name()}}).Increment();
-        Attempt(endpoint_);
-        return;
-      }
-      if (unreachable) {
-        Fail(absl::UnavailableError(absl::StrCat("pool '", pool_->name(),
-                                                 "': worker unavailable (", last_error_, ")")));
-      } else {
-        Fail(FromGrpcStatus(status));
-      }
-      return;
-    }
-    endpoint_->reported_queue_depth.store(response_.report().load().queue_depth());
+    const WorkerResponse& response = result.response;
     float confidence = 0;
-    slmgw::v1::ServedBy* served_by = complete_(response_, &confidence);
-    const slmgw::v1::WorkerReport& report = response_.report();
+    slmgw::v1::ServedBy* served_by = complete_(response, &confidence);
+    const slmgw::v1::WorkerReport& report = response.report();
     served_by->set_route(decision_.route());
     served_by->set_model(report.model());
-    served_by->set_worker(endpoint_->address);
+    served_by->set_worker(result.endpoint->address);
     served_by->set_confidence(confidence);
     *served_by->mutable_usage() = report.usage();
     const auto total = std::chrono::steady_clock::now() - start_;
@@ -158,6 +148,11 @@ class ForwardCall final : public grpc::ServerUnaryReactor {
   }
 
   void Fail(const absl::Status& status) {
+    if (status.code() == absl::StatusCode::kResourceExhausted && server_context_ != nullptr) {
+      // A full pool or worker queue: tell the caller when to come back.
+      server_context_->AddTrailingMetadata(
+          "retry-after-ms", std::to_string(AdmissionController::kConcurrencyRetryAfter.count()));
+    }
     service_->RecordFailure(operation_, decision_.route(), status, start_);
     Finish(ToGrpcStatus(status));
   }
@@ -176,21 +171,18 @@ class ForwardCall final : public grpc::ServerUnaryReactor {
   WorkerPool* const pool_;
   const std::chrono::system_clock::time_point deadline_;
   const std::chrono::steady_clock::time_point start_;
-  const WorkerRequest request_;
+  const std::shared_ptr<const WorkerRequest> request_;
   const Invoke invoke_;
   const Complete complete_;
 
-  // Touched only by the thread that runs the current attempt's callback (attempts are serial).
-  WorkerResponse response_;
-  Endpoint* endpoint_ = nullptr;
-  std::unique_ptr<ScopedCall> call_counter_;
-  int attempts_ = 0;
-  std::string last_error_ = "none";
-  std::chrono::steady_clock::time_point worker_start_;
+  grpc::CallbackServerContext* server_context_ = nullptr;
+  AdmissionTicket admission_;
+  LatencyTracker* latency_tracker_ = nullptr;  // owned by state_; null: the route does not track
+  // Touched only by the pool call's result callback.
   std::chrono::steady_clock::duration worker_time_{0};
 
   absl::Mutex mutex_;
-  std::unique_ptr<grpc::ClientContext> client_context_ ABSL_GUARDED_BY(mutex_);
+  std::shared_ptr<PoolCall<WorkerRequest, WorkerResponse>> pool_call_ ABSL_GUARDED_BY(mutex_);
   bool cancelled_ ABSL_GUARDED_BY(mutex_) = false;
 };
 

@@ -29,36 +29,20 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
 
 absl::StatusOr<std::unique_ptr<GatewayServiceImpl>> GatewayServiceImpl::Create(
     std::shared_ptr<const slmgw::config::v1::GatewayConfig> config,
-    const ChannelFactory& channel_factory, std::shared_ptr<RouterMetrics> metrics) {
-  auto state = std::make_shared<RouterState>();
-  absl::StatusOr<std::unique_ptr<RouteTable>> table = RouteTable::Create(*config);
-  if (!table.ok()) return table.status();
-  state->route_table = *std::move(table);
-  for (const auto& pool_config : config->pools()) {
-    absl::StatusOr<std::unique_ptr<WorkerPool>> pool =
-        WorkerPool::Create(pool_config, channel_factory);
-    if (!pool.ok()) return pool.status();
-    state->pools.emplace(pool_config.name(), *std::move(pool));
-  }
-  for (const auto& route : config->routes()) {
-    if (!state->pools.contains(route.pool())) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("routes: route '", route.name(), "' names unknown pool '", route.pool(), "'"));
-    }
-  }
-  state->config = std::move(config);
-  return std::unique_ptr<GatewayServiceImpl>(
-      new GatewayServiceImpl(std::move(state), std::move(metrics)));
+    const ChannelFactory& channel_factory, std::shared_ptr<RouterMetrics> metrics,
+    const Resolver& resolver) {
+  absl::StatusOr<std::shared_ptr<RouterState>> state =
+      BuildState(std::move(config), channel_factory, resolver, nullptr);
+  if (!state.ok()) return state.status();
+  return std::unique_ptr<GatewayServiceImpl>(new GatewayServiceImpl(
+      *std::move(state), std::move(metrics), channel_factory, resolver));
 }
 
-GatewayServiceImpl::GatewayServiceImpl(std::shared_ptr<const RouterState> state,
-                                       std::shared_ptr<RouterMetrics> metrics)
-    : state_(std::move(state)), metrics_(std::move(metrics)) {}
-
-absl::Status GatewayServiceImpl::Admit(const std::string& text,
+absl::Status GatewayServiceImpl::Admit(grpc::CallbackServerContext* context,
+                                       const std::string& text,
                                        const slmgw::v1::RequestOptions& options,
                                        const RouterState& state, RouteDecision* decision,
-                                       WorkerPool** pool) {
+                                       WorkerPool** pool, AdmissionTicket* ticket) {
   const uint32_t max_text_bytes = state.config->limits().max_text_bytes();
   if (text.empty()) return absl::InvalidArgumentError("text: must not be empty");
   if (text.size() > max_text_bytes) {
@@ -82,7 +66,7 @@ absl::Status GatewayServiceImpl::Admit(const std::string& text,
     return absl::InternalError(absl::StrCat("route '", decision->route(), "' has no pool"));
   }
   *pool = it->second.get();
-  return absl::OkStatus();
+  return AdmitLoad(context, state, *decision, options, ticket);
 }
 
 std::chrono::system_clock::time_point GatewayServiceImpl::WorkerDeadline(
@@ -119,10 +103,12 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Classify(grpc::CallbackServerConte
                                                        const slmgw::v1::ClassifyRequest* request,
                                                        slmgw::v1::ClassifyResponse* response) {
   const auto start = std::chrono::steady_clock::now();
-  std::shared_ptr<const RouterState> state = state_;
+  std::shared_ptr<const RouterState> state = Snapshot();
   RouteDecision decision;
   WorkerPool* pool = nullptr;
-  if (absl::Status admitted = Admit(request->text(), request->options(), *state, &decision, &pool);
+  AdmissionTicket ticket;
+  if (absl::Status admitted = Admit(context, request->text(), request->options(), *state,
+                                    &decision, &pool, &ticket);
       !admitted.ok()) {
     RecordFailure("classify", decision.route(), admitted, start);
     return FinishNow(context, admitted);
@@ -146,6 +132,7 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Classify(grpc::CallbackServerConte
         *confidence = worker_response.labels().empty() ? 0.0f : worker_response.labels(0).score();
         return response->mutable_served_by();
       });
+  call->set_admission(context, std::move(ticket));
   call->Start();
   return call;
 }
@@ -154,10 +141,12 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::ExtractEntities(
     grpc::CallbackServerContext* context, const slmgw::v1::ExtractEntitiesRequest* request,
     slmgw::v1::ExtractEntitiesResponse* response) {
   const auto start = std::chrono::steady_clock::now();
-  std::shared_ptr<const RouterState> state = state_;
+  std::shared_ptr<const RouterState> state = Snapshot();
   RouteDecision decision;
   WorkerPool* pool = nullptr;
-  if (absl::Status admitted = Admit(request->text(), request->options(), *state, &decision, &pool);
+  AdmissionTicket ticket;
+  if (absl::Status admitted = Admit(context, request->text(), request->options(), *state,
+                                    &decision, &pool, &ticket);
       !admitted.ok()) {
     RecordFailure("extract_entities", decision.route(), admitted, start);
     return FinishNow(context, admitted);
@@ -189,6 +178,7 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::ExtractEntities(
         *confidence = lowest;
         return response->mutable_served_by();
       });
+  call->set_admission(context, std::move(ticket));
   call->Start();
   return call;
 }
@@ -201,10 +191,12 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Generate(grpc::CallbackServerConte
       request->prompt().empty() && request->messages_size() > 0
           ? request->messages(request->messages_size() - 1).content()
           : request->prompt();
-  std::shared_ptr<const RouterState> state = state_;
+  std::shared_ptr<const RouterState> state = Snapshot();
   RouteDecision decision;
   WorkerPool* pool = nullptr;
-  absl::Status admitted = Admit(text, request->options(), *state, &decision, &pool);
+  AdmissionTicket ticket;
+  absl::Status admitted =
+      Admit(context, text, request->options(), *state, &decision, &pool, &ticket);
   if (admitted.ok()) {
     // Routing worked, but no generative worker kind exists in this version: say so plainly.
     admitted = absl::UnimplementedError(absl::StrCat(
@@ -231,7 +223,7 @@ grpc::ServerWriteReactor<slmgw::v1::GenerateStreamResponse>* GatewayServiceImpl:
 grpc::ServerUnaryReactor* GatewayServiceImpl::Route(grpc::CallbackServerContext* context,
                                                     const slmgw::v1::RouteRequest* request,
                                                     slmgw::v1::RouteResponse* response) {
-  std::shared_ptr<const RouterState> state = state_;
+  std::shared_ptr<const RouterState> state = Snapshot();
   absl::StatusOr<RouteDecision> decision = state->route_table->Decide(request->options());
   if (!decision.ok()) return FinishNow(context, decision.status());
   *response->mutable_decision() = *std::move(decision);

@@ -35,6 +35,34 @@ RouterMetrics::RouterMetrics(prometheus::Registry& registry)
       upstream_errors(prometheus::BuildCounter()
                           .Name("slmgw_router_upstream_errors_total")
                           .Help("Failed worker calls, by pool and gRPC code")
-                          .Register(registry)) {}
+                          .Register(registry)),
+      endpoints(prometheus::BuildGauge()
+                    .Name("slmgw_router_endpoints")
+                    .Help("Worker endpoints by pool and state (ready, unhealthy: health check "
+                          "fails, open: circuit cooling down, half_open: being probed)")
+                    .Register(registry)),
+      cooldowns(prometheus::BuildCounter()
+                    .Name("slmgw_router_endpoint_cooldowns_total")
+                    .Help("Circuits opened after repeated failures, by pool")
+                    .Register(registry)),
+      hedges(prometheus::BuildCounter()
+                 .Name("slmgw_router_hedges_total")
+                 .Help("Hedged second attempts started, by pool")
+                 .Register(registry)),
+      budget_exhausted(prometheus::BuildCounter()
+                           .Name("slmgw_router_retry_budget_exhausted_total")
+                           .Help("Retries or hedges not made because the pool's retry budget "
+                                 "was spent, by pool")
+                           .Register(registry)),
+      load_shed(prometheus::BuildCounter()
+                    .Name("slmgw_router_load_shed_total")
+                    .Help("Requests refused with RESOURCE_EXHAUSTED by the router, by route and "
+                          "reason")
+                    .Register(registry)),
+      config_reloads(prometheus::BuildCounter()
+                         .Name("slmgw_router_config_reloads_total")
+                         .Help("Configuration reloads, by outcome (applied, invalid, rejected, "
+                               "unreadable)")
+                         .Register(registry)) {}
 
 }  // namespace slm::router

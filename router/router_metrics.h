@@ -23,6 +23,13 @@ struct RouterMetrics {
   prometheus::Family<prometheus::Histogram>& classification;  // {signal}
   prometheus::Family<prometheus::Counter>& retries;           // {pool}
   prometheus::Family<prometheus::Counter>& upstream_errors;   // {pool, code}
+  // Dispatch, admission and reload (label values: pool and route names, fixed reason sets).
+  prometheus::Family<prometheus::Gauge>& endpoints;           // {pool, state}
+  prometheus::Family<prometheus::Counter>& cooldowns;         // {pool}
+  prometheus::Family<prometheus::Counter>& hedges;            // {pool}
+  prometheus::Family<prometheus::Counter>& budget_exhausted;  // {pool}
+  prometheus::Family<prometheus::Counter>& load_shed;         // {route, reason}
+  prometheus::Family<prometheus::Counter>& config_reloads;    // {outcome}
 };
 
 }  // namespace slm::router

@@ -1,6 +1,8 @@
 #include "common/config/gateway_config.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -26,6 +28,7 @@ namespace {
 using slmgw::config::v1::GatewayConfig;
 using slmgw::config::v1::PoolConfig;
 using slmgw::config::v1::RouteConfig;
+using slmgw::config::v1::TenantConfig;
 using slmgw::config::v1::WorkerConfig;
 
 // Configuration files are small; this bound keeps a mistaken path (/dev/zero) from eating memory.
@@ -65,6 +68,10 @@ class Finalizer {
     if (Absent("server.drain_timeout_ms", server.drain_timeout_ms() == 0)) {
       server.set_drain_timeout_ms(kDefaultDrainTimeoutMs);
     }
+    if (Absent("server.config_poll_interval_ms", server.config_poll_interval_ms() == 0)) {
+      server.set_config_poll_interval_ms(kDefaultConfigPollIntervalMs);
+    }
+    ApplyDispatchDefaults(config);
     slmgw::config::v1::LimitsConfig& limits = *config->mutable_limits();
     if (Absent("limits.max_text_bytes", limits.max_text_bytes() == 0)) {
       limits.set_max_text_bytes(kDefaultMaxTextBytes);
@@ -93,8 +100,88 @@ class Finalizer {
     ApplyUpstreamDefaults(config);
   }
 
+  // Decoder workers: continuous batching and the KV cache (workers/generation reads these).
+  void ApplyGenerationDefaults(const std::string& path, WorkerConfig* worker) const {
+    if (Absent(path + ".max_batch_sequences", worker->max_batch_sequences() == 0)) {
+      worker->set_max_batch_sequences(kDefaultMaxBatchSequences);
+    }
+    if (Absent(path + ".kv_cache_mb", worker->kv_cache_mb() == 0)) {
+      worker->set_kv_cache_mb(kDefaultKvCacheMb);
+    }
+    if (Absent(path + ".kv_dtype", worker->kv_dtype().empty())) {
+      worker->set_kv_dtype(std::string(kDefaultKvDtype));
+    }
+    if (Absent(path + ".prefill_chunk_tokens", worker->prefill_chunk_tokens() == 0)) {
+      worker->set_prefill_chunk_tokens(kDefaultPrefillChunkTokens);
+    }
+    if (Absent(path + ".default_max_tokens", worker->default_max_tokens() == 0)) {
+      worker->set_default_max_tokens(kDefaultMaxTokens);
+    }
+  }
+
+  absl::Status ValidateGeneration(const WorkerConfig& worker, const std::string& path) const {
+    SLM_RETURN_IF_ERROR(ValidateRange(worker.max_batch_sequences(), 1, 256,
+                                      path + ".max_batch_sequences"));
+    SLM_RETURN_IF_ERROR(ValidateRange(worker.kv_cache_mb(), 1, 1 << 20, path + ".kv_cache_mb"));
+    bool known_kv_dtype = false;
+    for (std::string_view dtype : kDtypes) known_kv_dtype |= worker.kv_dtype() == dtype;
+    if (!known_kv_dtype) {
+      return Error(path + ".kv_dtype", absl::StrCat("expected one of f32, bf16, int8, got ",
+                                                    Quote(worker.kv_dtype())));
+    }
+    SLM_RETURN_IF_ERROR(ValidateRange(worker.prefill_chunk_tokens(), 1, 8192,
+                                      path + ".prefill_chunk_tokens"));
+    return ValidateRange(worker.default_max_tokens(), 1, 1 << 20, path + ".default_max_tokens");
+  }
+
+  // Router dispatch, admission and circuit breaking (router/ reads these).
+  void ApplyDispatchDefaults(GatewayConfig* config) const {
+    slmgw::config::v1::DispatchConfig& dispatch = *config->mutable_dispatch();
+    if (Absent("dispatch.max_attempts", dispatch.max_attempts() == 0)) {
+      dispatch.set_max_attempts(kDefaultMaxAttempts);
+    }
+    if (Absent("dispatch.retry_budget_ratio", dispatch.retry_budget_ratio() == 0)) {
+      dispatch.set_retry_budget_ratio(kDefaultRetryBudgetRatio);
+    }
+    if (Absent("dispatch.retry_budget_min_per_second",
+               dispatch.retry_budget_min_per_second() == 0)) {
+      dispatch.set_retry_budget_min_per_second(kDefaultRetryBudgetMinPerSecond);
+    }
+    for (int i = 0; i < config->pools_size(); ++i) {
+      PoolConfig& pool = *config->mutable_pools(i);
+      std::string path = Indexed("pools", i);
+      if (Absent(path + ".resolve_interval_ms", pool.resolve_interval_ms() == 0)) {
+        pool.set_resolve_interval_ms(kDefaultResolveIntervalMs);
+      }
+      if (Absent(path + ".health_check_interval_ms", pool.health_check_interval_ms() == 0)) {
+        pool.set_health_check_interval_ms(kDefaultHealthCheckIntervalMs);
+      }
+      if (Absent(path + ".failures_to_open", pool.failures_to_open() == 0)) {
+        pool.set_failures_to_open(kDefaultFailuresToOpen);
+      }
+      if (Absent(path + ".cooldown_ms", pool.cooldown_ms() == 0)) {
+        pool.set_cooldown_ms(kDefaultCooldownMs);
+      }
+    }
+    auto default_burst = [this](const std::string& path, double rate, uint32_t burst) {
+      if (!Absent(path, burst == 0) || !(rate > 0) || !std::isfinite(rate)) return burst;
+      return static_cast<uint32_t>(std::max(1.0, std::ceil(std::min(rate, 1e6))));
+    };
+    for (int i = 0; i < config->routes_size(); ++i) {
+      RouteConfig& route = *config->mutable_routes(i);
+      route.set_burst(default_burst(Indexed("routes", i) + ".burst", route.requests_per_second(),
+                                    route.burst()));
+    }
+    for (int i = 0; i < config->tenants_size(); ++i) {
+      TenantConfig& tenant = *config->mutable_tenants(i);
+      tenant.set_burst(default_burst(Indexed("tenants", i) + ".burst",
+                                     tenant.requests_per_second(), tenant.burst()));
+    }
+  }
+
   absl::Status Validate(const GatewayConfig& config) const {
     SLM_RETURN_IF_ERROR(ValidateRole(config));
+    SLM_RETURN_IF_ERROR(ValidateDispatch(config));
     SLM_RETURN_IF_ERROR(ValidateServer(config.server()));
     SLM_RETURN_IF_ERROR(ValidateLimits(config.limits()));
     absl::flat_hash_map<std::string, int> workers;  // name -> index
@@ -179,6 +266,47 @@ class Finalizer {
     return absl::OkStatus();
   }
 
+  // A rate in requests per second: 0 (unlimited) or positive, finite, and with a burst.
+  absl::Status ValidateRate(double rate, uint32_t burst, const std::string& path) const {
+    if (!std::isfinite(rate) || rate < 0 || rate > 1e6) {
+      return Error(path + ".requests_per_second",
+                   absl::StrCat("expected 0 (unlimited) up to 1000000, got ", rate));
+    }
+    if (rate > 0 && burst == 0) {
+      return Error(path + ".burst", "must be at least 1 when requests_per_second is set");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ValidateDispatch(const GatewayConfig& config) const {
+    const slmgw::config::v1::DispatchConfig& dispatch = config.dispatch();
+    SLM_RETURN_IF_ERROR(
+        ValidateRange(dispatch.max_attempts(), 1, kMaxAttempts, "dispatch.max_attempts"));
+    const double ratio = dispatch.retry_budget_ratio();
+    if (!std::isfinite(ratio) || ratio < 0 || ratio > 1) {
+      return Error("dispatch.retry_budget_ratio", absl::StrCat("expected 0..1, got ", ratio));
+    }
+    const double floor = dispatch.retry_budget_min_per_second();
+    if (!std::isfinite(floor) || floor < 0 || floor > 1e6) {
+      return Error("dispatch.retry_budget_min_per_second",
+                   absl::StrCat("expected 0..1000000, got ", floor));
+    }
+    if (config.server().config_poll_interval_ms() > 3600000) {
+      return Error("server.config_poll_interval_ms",
+                   absl::StrCat("expected 0 (never) up to 3600000, got ",
+                                config.server().config_poll_interval_ms()));
+    }
+    absl::flat_hash_map<std::string, int> tenants;
+    for (int i = 0; i < config.tenants_size(); ++i) {
+      const TenantConfig& tenant = config.tenants(i);
+      std::string path = Indexed("tenants", i);
+      SLM_RETURN_IF_ERROR(
+          ValidateName(tenant.name(), path + ".name", "tenant", "tenants", &tenants, i));
+      SLM_RETURN_IF_ERROR(ValidateRate(tenant.requests_per_second(), tenant.burst(), path));
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status ValidateLimits(const slmgw::config::v1::LimitsConfig& limits) const {
     if (limits.max_text_bytes() == 0) return Error("limits.max_text_bytes", "must be at least 1");
     if (limits.default_deadline_ms() == 0) {
@@ -215,40 +343,6 @@ class Finalizer {
     return absl::OkStatus();
   }
 
-  // Decoder workers: continuous batching and the KV cache (workers/generation reads these).
-  void ApplyGenerationDefaults(const std::string& path, WorkerConfig* worker) const {
-    if (Absent(path + ".max_batch_sequences", worker->max_batch_sequences() == 0)) {
-      worker->set_max_batch_sequences(kDefaultMaxBatchSequences);
-    }
-    if (Absent(path + ".kv_cache_mb", worker->kv_cache_mb() == 0)) {
-      worker->set_kv_cache_mb(kDefaultKvCacheMb);
-    }
-    if (Absent(path + ".kv_dtype", worker->kv_dtype().empty())) {
-      worker->set_kv_dtype(std::string(kDefaultKvDtype));
-    }
-    if (Absent(path + ".prefill_chunk_tokens", worker->prefill_chunk_tokens() == 0)) {
-      worker->set_prefill_chunk_tokens(kDefaultPrefillChunkTokens);
-    }
-    if (Absent(path + ".default_max_tokens", worker->default_max_tokens() == 0)) {
-      worker->set_default_max_tokens(kDefaultMaxTokens);
-    }
-  }
-
-  absl::Status ValidateGeneration(const WorkerConfig& worker, const std::string& path) const {
-    SLM_RETURN_IF_ERROR(ValidateRange(worker.max_batch_sequences(), 1, 256,
-                                      path + ".max_batch_sequences"));
-    SLM_RETURN_IF_ERROR(ValidateRange(worker.kv_cache_mb(), 1, 1 << 20, path + ".kv_cache_mb"));
-    bool known_kv_dtype = false;
-    for (std::string_view dtype : kDtypes) known_kv_dtype |= worker.kv_dtype() == dtype;
-    if (!known_kv_dtype) {
-      return Error(path + ".kv_dtype", absl::StrCat("expected one of f32, bf16, int8, got ",
-                                                    Quote(worker.kv_dtype())));
-    }
-    SLM_RETURN_IF_ERROR(ValidateRange(worker.prefill_chunk_tokens(), 1, 8192,
-                                      path + ".prefill_chunk_tokens"));
-    return ValidateRange(worker.default_max_tokens(), 1, 1 << 20, path + ".default_max_tokens");
-  }
-
   absl::Status ValidateWorker(const WorkerConfig& worker, const std::string& path,
                               absl::flat_hash_map<std::string, int>* names, int index) const {
     SLM_RETURN_IF_ERROR(
@@ -277,6 +371,15 @@ class Finalizer {
     if (pool.endpoints_size() == 0) {
       return Error(path + ".endpoints", "at least one endpoint is required");
     }
+    SLM_RETURN_IF_ERROR(ValidateRange(pool.resolve_interval_ms(), 100, 3600000,
+                                      path + ".resolve_interval_ms"));
+    if (pool.health_check_interval_ms() != 0) {
+      SLM_RETURN_IF_ERROR(ValidateRange(pool.health_check_interval_ms(), 100, 3600000,
+                                        path + ".health_check_interval_ms"));
+    }
+    SLM_RETURN_IF_ERROR(
+        ValidateRange(pool.failures_to_open(), 1, 1000, path + ".failures_to_open"));
+    SLM_RETURN_IF_ERROR(ValidateRange(pool.cooldown_ms(), 1, 3600000, path + ".cooldown_ms"));
     absl::flat_hash_map<absl::string_view, int> seen;
     for (int e = 0; e < pool.endpoints_size(); ++e) {
       const std::string& text = pool.endpoints(e);
@@ -325,6 +428,14 @@ class Finalizer {
       return Error(pool_path, absl::StrCat("unknown pool ", Quote(route.pool()),
                                            " (pools: ", NameList(config.pools()), ")"));
     }
+    SLM_RETURN_IF_ERROR(ValidateRate(route.requests_per_second(), route.burst(), path));
+    const double percentile = route.hedge().percentile();
+    if (!std::isfinite(percentile) || (percentile != 0 && (percentile < 50 || percentile > 99.9))) {
+      return Error(path + ".hedge.percentile",
+                   absl::StrCat("expected 0 (fixed delay) or 50..99.9, got ", percentile));
+    }
+    SLM_RETURN_IF_ERROR(
+        ValidateRange(route.hedge().delay_ms(), 0, 600000, path + ".hedge.delay_ms"));
     for (int t = 0; t < route.tasks_size(); ++t) {
       const std::string& task = route.tasks(t);
       std::string task_path = Indexed(path + ".tasks", t);

@@ -9,8 +9,12 @@
 // Defaults (applied when a key is absent or null; an explicit value, even 0, is kept and then
 // validated): server.listen_address 127.0.0.1:50051, server.metrics_address 127.0.0.1:9464,
 // server.drain_timeout_ms 10000, limits.max_text_bytes 16384, limits.default_deadline_ms 10000,
-// and per worker dtype "f32", threads 1, concurrency 1, max_queue_depth 64. Fields whose schema
-// says 0 means "unset" (route deadline_ms, worker max_input_tokens) stay 0.
+// and per worker dtype "f32", threads 1, concurrency 1, max_queue_depth 64; server
+// config_poll_interval_ms 1000; per pool resolve_interval_ms 5000, health_check_interval_ms 2000,
+// failures_to_open 3, cooldown_ms 2000; dispatch max_attempts 3, retry_budget_ratio 0.1,
+// retry_budget_min_per_second 5; route and tenant burst = requests_per_second rounded up. Fields
+// whose schema says 0 means "unset" (route deadline_ms, worker max_input_tokens, limits of
+// admission) stay 0.
 //
 // Validation errors are absl::InvalidArgumentError naming source, line, column and field path:
 //   gateway.yaml:14:11: routes[0].pool: unknown pool "sentimnet" (pools: sentiment)
@@ -54,6 +58,15 @@ inline constexpr uint32_t kDefaultWorkerConcurrency = 1;
 inline constexpr uint32_t kDefaultWorkerMaxQueueDepth = 64;
 // Upper bound of worker threads and concurrency.
 inline constexpr uint32_t kMaxWorkerThreads = 256;
+inline constexpr uint32_t kDefaultConfigPollIntervalMs = 1000;
+inline constexpr uint32_t kDefaultResolveIntervalMs = 5000;
+inline constexpr uint32_t kDefaultHealthCheckIntervalMs = 2000;
+inline constexpr uint32_t kDefaultFailuresToOpen = 3;
+inline constexpr uint32_t kDefaultCooldownMs = 2000;
+inline constexpr uint32_t kDefaultMaxAttempts = 3;
+inline constexpr uint32_t kMaxAttempts = 10;
+inline constexpr double kDefaultRetryBudgetRatio = 0.1;
+inline constexpr double kDefaultRetryBudgetMinPerSecond = 5;
 
 // Parses `yaml_text` (errors start with `source_name`), applies defaults and validates for
 // `role`. Unknown keys, wrong types and every rule in gateway_config.cc are InvalidArgument.

@@ -21,6 +21,7 @@
 #include "common/server_lifecycle.h"
 #include "common/serving.h"
 #include "monitoring/metrics_server.h"
+#include "router/config_reloader.h"
 #include "router/gateway_service.h"
 #include "workers/service/worker_service.h"
 
@@ -96,11 +97,24 @@ int Run() {
     return 1;
   }
 
+  // Hot reload of --config (pools, routes, limits, dispatch, tenants; not the server section
+  // nor in-process workers). Stops before the service is destroyed.
+  auto reloader = slm::router::StartConfigReloader(
+      absl::GetFlag(FLAGS_config), *config,
+      [] {
+        return slm::LoadProcessConfig({absl::GetFlag(FLAGS_config), absl::GetFlag(FLAGS_listen),
+                                       absl::GetFlag(FLAGS_metrics_listen)},
+                                      slm::config::ConfigRole::kAllInOne);
+      },
+      gateway->get(), router_metrics);
   slm::ServeOptions options;
   options.listen_address = (*config)->server().listen_address();
   options.drain_timeout_ms = (*config)->server().drain_timeout_ms();
   options.ready_file = absl::GetFlag(FLAGS_ready_file);
-  options.after_drain = [&workers] {
+  options.after_drain = [&workers, &gateway, &reloader] {
+    // No reload, maintenance or health check may reach a worker once its server stops.
+    reloader.reset();
+    (*gateway)->StopBackgroundWork();
     for (auto& [name, worker] : workers) worker.server->Shutdown();
   };
   absl::Status served =

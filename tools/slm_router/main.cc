@@ -12,6 +12,7 @@
 #include "common/server_lifecycle.h"
 #include "common/serving.h"
 #include "monitoring/metrics_server.h"
+#include "router/config_reloader.h"
 #include "router/gateway_service.h"
 
 ABSL_FLAG(std::string, config, "", "YAML configuration file with pools and routes (required)");
@@ -48,6 +49,16 @@ int main(int argc, char** argv) {
     SLM_LOG(ERROR) << service.status().message();
     return 1;
   }
+  // Hot reload of --config (pools, routes, limits, dispatch, tenants; not the server section
+  // nor in-process workers). Stops before the service is destroyed.
+  auto reloader = slm::router::StartConfigReloader(
+      absl::GetFlag(FLAGS_config), *config,
+      [] {
+        return slm::LoadProcessConfig({absl::GetFlag(FLAGS_config), absl::GetFlag(FLAGS_listen),
+                                       absl::GetFlag(FLAGS_metrics_listen)},
+                                      slm::config::ConfigRole::kRouter);
+      },
+      service->get(), metrics);
   slm::ServeOptions options;
   options.listen_address = (*config)->server().listen_address();
   options.drain_timeout_ms = (*config)->server().drain_timeout_ms();
