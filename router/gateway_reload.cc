@@ -74,8 +74,28 @@ absl::StatusOr<std::shared_ptr<RouterState>> GatewayServiceImpl::BuildState(
     if (!pool.ok()) return pool.status();
     state->pools.emplace(pool_config.name(), std::shared_ptr<WorkerPool>(*std::move(pool)));
   }
+  for (const auto& upstream_config : config->upstreams()) {
+    if (previous != nullptr) {
+      auto it = previous->upstreams.find(upstream_config.name());
+      if (it != previous->upstreams.end() &&
+          MessageDifferencer::Equals(it->second->config(), upstream_config)) {
+        state->upstreams.emplace(upstream_config.name(), it->second);
+        continue;
+      }
+    }
+    absl::StatusOr<std::unique_ptr<upstream::UpstreamClient>> client =
+        upstream::UpstreamClient::Create(upstream_config);
+    if (!client.ok()) return client.status();
+    state->upstreams.emplace(upstream_config.name(),
+                             std::shared_ptr<upstream::UpstreamClient>(*std::move(client)));
+  }
   for (const auto& route : config->routes()) {
-    if (!state->pools.contains(route.pool())) {
+    if (!route.upstream().empty() && !state->upstreams.contains(route.upstream())) {
+      return absl::InvalidArgumentError(absl::StrCat("routes: route '", route.name(),
+                                                     "' names unknown upstream '",
+                                                     route.upstream(), "'"));
+    }
+    if (route.upstream().empty() && !state->pools.contains(route.pool())) {
       return absl::InvalidArgumentError(absl::StrCat("routes: route '", route.name(),
                                                      "' names unknown pool '", route.pool(), "'"));
     }

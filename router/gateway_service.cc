@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "monitoring/metrics_server.h"
+#include "router/fallback/fallback_service.h"
 #include "router/forward_call.h"
 
 namespace slm::router {
@@ -62,10 +63,11 @@ absl::Status GatewayServiceImpl::Admit(grpc::CallbackServerContext* context,
   metrics_->decisions.Add({{"route", decision->route()}, {"signal", deciding_signal}})
       .Increment();
   auto it = state.pools.find(decision->pool());
-  if (it == state.pools.end()) {
+  const slmgw::config::v1::RouteConfig* route = state.route_table->FindRoute(decision->route());
+  if (it == state.pools.end() && (route == nullptr || route->upstream().empty())) {
     return absl::InternalError(absl::StrCat("route '", decision->route(), "' has no pool"));
   }
-  *pool = it->second.get();
+  *pool = it == state.pools.end() ? nullptr : it->second.get();  // null: served by an upstream
   return AdmitLoad(context, state, *decision, options, ticket);
 }
 
@@ -113,6 +115,10 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Classify(grpc::CallbackServerConte
     RecordFailure("classify", decision.route(), admitted, start);
     return FinishNow(context, admitted);
   }
+  if (NeedsFallbackPath(*state, decision)) {  // a fallback chain or an upstream: router/fallback
+    return ServeClassify(metrics_, state, context, *request, response, std::move(decision),
+                         std::move(ticket), start);
+  }
   slmgw::v1::WorkerServiceClassifyRequest worker_request;
   worker_request.set_text(request->text());
   *worker_request.mutable_limits() = request->options().limits();
@@ -150,6 +156,12 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::ExtractEntities(
       !admitted.ok()) {
     RecordFailure("extract_entities", decision.route(), admitted, start);
     return FinishNow(context, admitted);
+  }
+  if (pool == nullptr) {  // a route served by an OpenAI-compatible upstream (router/fallback)
+    const absl::Status refused = absl::FailedPreconditionError(absl::StrCat(
+        "route '", decision.route(), "' is served by an upstream, which does not extract entities"));
+    RecordFailure("extract_entities", decision.route(), refused, start);
+    return FinishNow(context, refused);
   }
   slmgw::v1::WorkerServiceExtractEntitiesRequest worker_request;
   worker_request.set_text(request->text());
@@ -197,27 +209,34 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Generate(grpc::CallbackServerConte
   AdmissionTicket ticket;
   absl::Status admitted =
       Admit(context, text, request->options(), *state, &decision, &pool, &ticket);
-  if (admitted.ok()) {
-    // Routing worked, but no generative worker kind exists in this version: say so plainly.
-    admitted = absl::UnimplementedError(absl::StrCat(
-        "route '", decision.route(), "': text generation is not served by this gateway version"));
+  if (!admitted.ok()) {
+    RecordFailure("generate", decision.route(), admitted, start);
+    return FinishNow(context, admitted);
   }
-  RecordFailure("generate", decision.route(), admitted, start);
-  return FinishNow(context, admitted);
+  // Generation always runs on the fallback path (router/fallback): escalation, upstreams.
+  return ServeGenerate(metrics_, state, context, *request, response, std::move(decision),
+                       std::move(ticket), start);
 }
 
 grpc::ServerWriteReactor<slmgw::v1::GenerateStreamResponse>* GatewayServiceImpl::GenerateStream(
     grpc::CallbackServerContext* context, const slmgw::v1::GenerateStreamRequest* request) {
-  class Refusal final : public grpc::ServerWriteReactor<slmgw::v1::GenerateStreamResponse> {
-   public:
-    explicit Refusal(const grpc::Status& status) { Finish(status); }
-    void OnDone() override { delete this; }
-  };
   const auto start = std::chrono::steady_clock::now();
-  const absl::Status status =
-      absl::UnimplementedError("text generation is not served by this gateway version");
-  RecordFailure("generate", "", status, start);
-  return new Refusal(ToGrpcStatus(status));
+  const std::string& text =
+      request->prompt().empty() && request->messages_size() > 0
+          ? request->messages(request->messages_size() - 1).content()
+          : request->prompt();
+  std::shared_ptr<const RouterState> state = Snapshot();
+  RouteDecision decision;
+  WorkerPool* pool = nullptr;
+  AdmissionTicket ticket;
+  absl::Status admitted =
+      Admit(context, text, request->options(), *state, &decision, &pool, &ticket);
+  if (!admitted.ok()) {
+    RecordFailure("generate_stream", decision.route(), admitted, start);
+    return RefuseStream(admitted);
+  }
+  return ServeGenerateStream(metrics_, state, context, *request, std::move(decision),
+                             std::move(ticket), start);
 }
 
 grpc::ServerUnaryReactor* GatewayServiceImpl::Route(grpc::CallbackServerContext* context,

@@ -35,6 +35,7 @@
 #include "router/latency_tracker.h"
 #include "router/route_table.h"
 #include "router/router_metrics.h"
+#include "router/upstream/openai_client.h"
 #include "router/worker_pool.h"
 #include "slmgw/config/v1/config.pb.h"
 #include "slmgw/v1/gateway.grpc.pb.h"
@@ -51,6 +52,9 @@ struct RouterState {
   std::unique_ptr<AdmissionController> admission;
   // Recent worker latencies of routes that hedge after a percentile.
   absl::flat_hash_map<std::string, std::unique_ptr<LatencyTracker>> route_latency;
+  // OpenAI-compatible upstreams that serve routes (router/fallback/); unchanged ones are shared
+  // with the previous snapshot on reload.
+  absl::flat_hash_map<std::string, std::shared_ptr<upstream::UpstreamClient>> upstreams;
 };
 
 class GatewayServiceImpl final : public slmgw::v1::GatewayService::CallbackService {

@@ -63,6 +63,26 @@ RouterMetrics::RouterMetrics(prometheus::Registry& registry)
                          .Name("slmgw_router_config_reloads_total")
                          .Help("Configuration reloads, by outcome (applied, invalid, rejected, "
                                "unreadable)")
-                         .Register(registry)) {}
+                         .Register(registry)),
+      fallbacks(prometheus::BuildCounter()
+                    .Name("slmgw_router_fallbacks_total")
+                    .Help("Requests moved to a fallback route, by reason and source -> target "
+                          "route")
+                    .Register(registry)),
+      cascade_escalations(prometheus::BuildCounter()
+                              .Name("slmgw_router_cascade_escalations_total")
+                              .Help("Answers below their route's cascade_threshold that escalated "
+                                    "to the next route, by route and operation")
+                              .Register(registry)),
+      upstream_requests(prometheus::BuildCounter()
+                            .Name("slmgw_router_upstream_requests_total")
+                            .Help("Requests to OpenAI-compatible upstreams, by upstream and "
+                                  "outcome")
+                            .Register(registry)),
+      upstream_latency(prometheus::BuildHistogram()
+                           .Name("slmgw_router_upstream_latency_seconds")
+                           .Help("Time of upstream requests (streams: until the last chunk), by "
+                                 "upstream")
+                           .Register(registry)) {}
 
 }  // namespace slm::router

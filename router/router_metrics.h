@@ -30,6 +30,13 @@ struct RouterMetrics {
   prometheus::Family<prometheus::Counter>& budget_exhausted;  // {pool}
   prometheus::Family<prometheus::Counter>& load_shed;         // {route, reason}
   prometheus::Family<prometheus::Counter>& config_reloads;    // {outcome}
+  // Fallback and cascade (router/fallback/): label values are route and upstream names, the
+  // fixed reason set (low_confidence, out_of_domain, unavailable, resource_exhausted, deadline)
+  // and outcome labels.
+  prometheus::Family<prometheus::Counter>& fallbacks;            // {reason, source, target}
+  prometheus::Family<prometheus::Counter>& cascade_escalations;  // {route, operation}
+  prometheus::Family<prometheus::Counter>& upstream_requests;    // {upstream, outcome}
+  prometheus::Family<prometheus::Histogram>& upstream_latency;   // {upstream}
 };
 
 }  // namespace slm::router

@@ -156,10 +156,11 @@ class AllInOneTest(unittest.TestCase):
         with self.assertRaises(grpc.RpcError) as caught:
             self.classify("ada", task="ner")
         self.assertEqual(caught.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
-        # Generation has no generative worker in this version.
+        # Generation on a route whose worker serves a classifier is refused by the worker.
         with self.assertRaises(grpc.RpcError) as caught:
             self.stub.Generate(gateway_pb2.GenerateRequest(prompt="hello"), timeout=10)
-        self.assertEqual(caught.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertIn("cannot generate text", caught.exception.details())
         # The server is still fine.
         self.assertEqual(len(self.classify("still alive").labels), 2)
 
