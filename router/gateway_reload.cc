@@ -55,11 +55,16 @@ bool SameDispatch(const slmgw::config::v1::GatewayConfig& a,
 
 absl::StatusOr<std::shared_ptr<RouterState>> GatewayServiceImpl::BuildState(
     std::shared_ptr<const slmgw::config::v1::GatewayConfig> config,
-    const ChannelFactory& channel_factory, const Resolver& resolver, const RouterState* previous) {
+    const ChannelFactory& channel_factory, const ClassifierLoader& classifier_loader,
+    const Resolver& resolver, const RouterState* previous) {
   auto state = std::make_shared<RouterState>();
   absl::StatusOr<std::unique_ptr<RouteTable>> table = RouteTable::Create(*config);
   if (!table.ok()) return table.status();
   state->route_table = *std::move(table);
+  absl::StatusOr<std::unique_ptr<RoutePolicy>> policy =
+      RoutePolicy::Create(*config, state->route_table.get(), classifier_loader);
+  if (!policy.ok()) return policy.status();
+  state->policy = *std::move(policy);
   for (const auto& pool_config : config->pools()) {
     if (previous != nullptr && SameDispatch(*config, *previous->config)) {
       auto it = previous->pools.find(pool_config.name());
@@ -96,8 +101,8 @@ absl::StatusOr<std::shared_ptr<RouterState>> GatewayServiceImpl::BuildState(
                                                      route.upstream(), "'"));
     }
     if (route.upstream().empty() && !state->pools.contains(route.pool())) {
-      return absl::InvalidArgumentError(absl::StrCat("routes: route '", route.name(),
-                                                     "' names unknown pool '", route.pool(), "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("routes: route '", route.name(), "' names unknown pool '", route.pool(), "'"));
     }
     if (route.hedge().percentile() > 0) {
       state->route_latency.emplace(route.name(),
@@ -112,9 +117,11 @@ absl::StatusOr<std::shared_ptr<RouterState>> GatewayServiceImpl::BuildState(
 
 GatewayServiceImpl::GatewayServiceImpl(std::shared_ptr<const RouterState> state,
                                        std::shared_ptr<RouterMetrics> metrics,
-                                       ChannelFactory channel_factory, Resolver resolver)
+                                       ChannelFactory channel_factory,
+                                       ClassifierLoader classifier_loader, Resolver resolver)
     : metrics_(std::move(metrics)),
       channel_factory_(std::move(channel_factory)),
+      classifier_loader_(std::move(classifier_loader)),
       resolver_(std::move(resolver)),
       state_(std::move(state)) {
   InitializeSeries(*metrics_, *Snapshot());
@@ -150,8 +157,8 @@ absl::Status GatewayServiceImpl::Reload(
     std::shared_ptr<const slmgw::config::v1::GatewayConfig> config) {
   absl::MutexLock reload_lock(&reload_mutex_);
   std::shared_ptr<const RouterState> previous = Snapshot();
-  absl::StatusOr<std::shared_ptr<RouterState>> state =
-      BuildState(std::move(config), channel_factory_, resolver_, previous.get());
+  absl::StatusOr<std::shared_ptr<RouterState>> state = BuildState(
+      std::move(config), channel_factory_, classifier_loader_, resolver_, previous.get());
   if (!state.ok()) return state.status();
   InitializeSeries(*metrics_, **state);
   {
@@ -175,9 +182,9 @@ absl::Status GatewayServiceImpl::AdmitLoad(grpc::CallbackServerContext* context,
   metrics_->load_shed.Add({{"route", decision.route()}, {"reason", result.reason}}).Increment();
   const int64_t retry_after_ms = result.retry_after.count();
   context->AddTrailingMetadata("retry-after-ms", std::to_string(retry_after_ms));
-  return absl::ResourceExhaustedError(absl::StrCat("route '", decision.route(), "': load shed (",
-                                                   result.reason, "); retry after ", retry_after_ms,
-                                                   " ms"));
+  return absl::ResourceExhaustedError(absl::StrCat("route '", decision.route(),
+                                                   "': load shed (", result.reason,
+                                                   "); retry after ", retry_after_ms, " ms"));
 }
 
 void GatewayServiceImpl::MaintainPools() {

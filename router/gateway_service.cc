@@ -19,6 +19,13 @@ bool IsInfinite(std::chrono::system_clock::time_point deadline) {
   return deadline > std::chrono::system_clock::now() + std::chrono::hours(24 * 365);
 }
 
+// Top-class probabilities of the learned tiers.
+const prometheus::Histogram::BucketBoundaries& ConfidenceBuckets() {
+  static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
+      0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0};
+  return *buckets;
+}
+
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
                                     const absl::Status& status) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -31,12 +38,12 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
 absl::StatusOr<std::unique_ptr<GatewayServiceImpl>> GatewayServiceImpl::Create(
     std::shared_ptr<const slmgw::config::v1::GatewayConfig> config,
     const ChannelFactory& channel_factory, std::shared_ptr<RouterMetrics> metrics,
-    const Resolver& resolver) {
+    const ClassifierLoader& classifier_loader, const Resolver& resolver) {
   absl::StatusOr<std::shared_ptr<RouterState>> state =
-      BuildState(std::move(config), channel_factory, resolver, nullptr);
+      BuildState(std::move(config), channel_factory, classifier_loader, resolver, nullptr);
   if (!state.ok()) return state.status();
   return std::unique_ptr<GatewayServiceImpl>(new GatewayServiceImpl(
-      *std::move(state), std::move(metrics), channel_factory, resolver));
+      *std::move(state), std::move(metrics), channel_factory, classifier_loader, resolver));
 }
 
 absl::Status GatewayServiceImpl::Admit(grpc::CallbackServerContext* context,
@@ -51,12 +58,16 @@ absl::Status GatewayServiceImpl::Admit(grpc::CallbackServerContext* context,
                                                    " bytes exceeds the limit of ", max_text_bytes,
                                                    " bytes (limits.max_text_bytes)"));
   }
-  absl::StatusOr<RouteDecision> decided = state.route_table->Decide(options);
+  absl::StatusOr<RouteDecision> decided = state.policy->Decide(text, options);
   if (!decided.ok()) return decided.status();
   *decision = *std::move(decided);
   for (const slmgw::v1::RouteSignal& signal : decision->signals()) {
     metrics_->classification.Add({{"signal", signal.name()}}, monitoring::LatencyBucketsSeconds())
         .Observe(signal.duration_ns() * 1e-9);
+    if (signal.name() == "fast" || signal.name() == "encoder") {
+      metrics_->confidence.Add({{"signal", signal.name()}}, ConfidenceBuckets())
+          .Observe(signal.confidence());
+    }
   }
   const std::string deciding_signal =
       decision->signals().empty() ? "none" : decision->signals().rbegin()->name();
@@ -243,7 +254,14 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Route(grpc::CallbackServerContext*
                                                     const slmgw::v1::RouteRequest* request,
                                                     slmgw::v1::RouteResponse* response) {
   std::shared_ptr<const RouterState> state = Snapshot();
-  absl::StatusOr<RouteDecision> decision = state->route_table->Decide(request->options());
+  const uint32_t max_text_bytes = state->config->limits().max_text_bytes();
+  if (request->text().size() > max_text_bytes) {
+    return FinishNow(context, absl::InvalidArgumentError(absl::StrCat(
+                                  "text: ", request->text().size(), " bytes exceeds the limit of ",
+                                  max_text_bytes, " bytes (limits.max_text_bytes)")));
+  }
+  absl::StatusOr<RouteDecision> decision =
+      state->policy->Decide(request->text(), request->options());
   if (!decision.ok()) return FinishNow(context, decision.status());
   *response->mutable_decision() = *std::move(decision);
   return FinishNow(context, absl::OkStatus());

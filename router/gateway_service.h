@@ -32,6 +32,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "router/admission.h"
+#include "router/classification/route_policy.h"
+#include "router/classification/text_classifier.h"
 #include "router/latency_tracker.h"
 #include "router/route_table.h"
 #include "router/router_metrics.h"
@@ -46,6 +48,7 @@ namespace slm::router {
 struct RouterState {
   std::shared_ptr<const slmgw::config::v1::GatewayConfig> config;
   std::unique_ptr<RouteTable> route_table;
+  std::unique_ptr<RoutePolicy> policy;  // borrows route_table
   // Pools whose configuration did not change are shared with the previous snapshot on reload
   // (endpoints, circuits and retry budget carry over).
   absl::flat_hash_map<std::string, std::shared_ptr<WorkerPool>> pools;
@@ -62,6 +65,7 @@ class GatewayServiceImpl final : public slmgw::v1::GatewayService::CallbackServi
   static absl::StatusOr<std::unique_ptr<GatewayServiceImpl>> Create(
       std::shared_ptr<const slmgw::config::v1::GatewayConfig> config,
       const ChannelFactory& channel_factory, std::shared_ptr<RouterMetrics> metrics,
+      const ClassifierLoader& classifier_loader = RefuseLearnedTiers(),
       const Resolver& resolver = SystemResolver());
   // Stops background work (StopBackgroundWork).
   ~GatewayServiceImpl() override;
@@ -71,8 +75,8 @@ class GatewayServiceImpl final : public slmgw::v1::GatewayService::CallbackServi
   void StopBackgroundWork();
 
   // Hot reload: builds a snapshot from a validated configuration and swaps it in atomically.
-  // Requests in flight finish on the snapshot they started with. On error (a pool that cannot be
-  // built) nothing changes. Calls are serialized.
+  // Requests in flight finish on the snapshot they started with. On error (a pool or classifier
+  // that cannot be built) nothing changes. Calls are serialized.
   absl::Status Reload(std::shared_ptr<const slmgw::config::v1::GatewayConfig> config);
   // The snapshot new requests use now.
   std::shared_ptr<const RouterState> Snapshot() const;
@@ -103,13 +107,13 @@ class GatewayServiceImpl final : public slmgw::v1::GatewayService::CallbackServi
  private:
   GatewayServiceImpl(std::shared_ptr<const RouterState> state,
                      std::shared_ptr<RouterMetrics> metrics, ChannelFactory channel_factory,
-                     Resolver resolver);
+                     ClassifierLoader classifier_loader, Resolver resolver);
   // A snapshot for `config`; reuses unchanged pools and admission state of `previous` (may be
   // null). Defined in gateway_reload.cc, as are Reload, MaintainPools and the thread.
   static absl::StatusOr<std::shared_ptr<RouterState>> BuildState(
       std::shared_ptr<const slmgw::config::v1::GatewayConfig> config,
-      const ChannelFactory& channel_factory, const Resolver& resolver,
-      const RouterState* previous);
+      const ChannelFactory& channel_factory, const ClassifierLoader& classifier_loader,
+      const Resolver& resolver, const RouterState* previous);
   void MaintenanceLoop();
   // Admission control of `decision`'s route and the request's tenant. When shed: counts it, puts
   // the retry-after hint in the trailing metadata and returns RESOURCE_EXHAUSTED.
@@ -131,6 +135,7 @@ class GatewayServiceImpl final : public slmgw::v1::GatewayService::CallbackServi
 
   const std::shared_ptr<RouterMetrics> metrics_;
   const ChannelFactory channel_factory_;
+  const ClassifierLoader classifier_loader_;
   const Resolver resolver_;
 
   mutable absl::Mutex state_mutex_;

@@ -28,6 +28,10 @@ RouterMetrics::RouterMetrics(prometheus::Registry& registry)
                          .Name("slmgw_router_classification_duration_seconds")
                          .Help("Time to compute each routing signal")
                          .Register(registry)),
+      confidence(prometheus::BuildHistogram()
+                     .Name("slmgw_router_confidence")
+                     .Help("Top-class probability of each learned routing signal")
+                     .Register(registry)),
       retries(prometheus::BuildCounter()
                   .Name("slmgw_router_retries_total")
                   .Help("Worker calls retried on another endpoint, by pool")

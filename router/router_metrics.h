@@ -21,6 +21,7 @@ struct RouterMetrics {
   prometheus::Gauge& in_flight;
   prometheus::Family<prometheus::Counter>& decisions;         // {route, signal}
   prometheus::Family<prometheus::Histogram>& classification;  // {signal}
+  prometheus::Family<prometheus::Histogram>& confidence;      // {signal}: learned tiers
   prometheus::Family<prometheus::Counter>& retries;           // {pool}
   prometheus::Family<prometheus::Counter>& upstream_errors;   // {pool, code}
   // Dispatch, admission and reload (label values: pool and route names, fixed reason sets).

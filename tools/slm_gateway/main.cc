@@ -23,6 +23,7 @@
 #include "monitoring/metrics_server.h"
 #include "router/config_reloader.h"
 #include "router/gateway_service.h"
+#include "tools/learned_tiers/learned_tiers.h"
 #include "workers/service/worker_service.h"
 
 ABSL_FLAG(std::string, config, "", "YAML configuration file (default: the embedded default)");
@@ -91,14 +92,15 @@ int Run() {
     }
     return it->second.server->InProcessChannel(grpc::ChannelArguments());
   };
-  auto gateway = slm::router::GatewayServiceImpl::Create(*config, factory, router_metrics);
+  auto gateway = slm::router::GatewayServiceImpl::Create(
+      *config, factory, router_metrics, slm::tools::LearnedTierLoader(models_dir));
   if (!gateway.ok()) {
     SLM_LOG(ERROR) << gateway.status().message();
     return 1;
   }
 
-  // Hot reload of --config (pools, routes, limits, dispatch, tenants; not the server section
-  // nor in-process workers). Stops before the service is destroyed.
+  // Hot reload of --config (pools, routes, limits, dispatch, tenants, classification; not the
+  // server section nor in-process workers). Stops before the service is destroyed.
   auto reloader = slm::router::StartConfigReloader(
       absl::GetFlag(FLAGS_config), *config,
       [] {

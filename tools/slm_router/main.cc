@@ -14,11 +14,14 @@
 #include "monitoring/metrics_server.h"
 #include "router/config_reloader.h"
 #include "router/gateway_service.h"
+#include "tools/learned_tiers/learned_tiers.h"
 
 ABSL_FLAG(std::string, config, "", "YAML configuration file with pools and routes (required)");
 ABSL_FLAG(std::string, listen, "", "gRPC address host:port (overrides server.listen_address)");
 ABSL_FLAG(std::string, metrics_listen, "",
           "metrics address host:port (overrides server.metrics_address)");
+ABSL_FLAG(std::string, models_dir, "",
+          "directory for relative model paths of learned classifier tiers");
 ABSL_FLAG(std::string, ready_file, "", "write {grpc_port, metrics_port} here once serving");
 
 int main(int argc, char** argv) {
@@ -44,13 +47,14 @@ int main(int argc, char** argv) {
   }
   auto metrics = std::make_shared<slm::router::RouterMetrics>(*(*metrics_server)->registry());
   auto service = slm::router::GatewayServiceImpl::Create(
-      *config, slm::router::DefaultChannelFactory(), metrics);
+      *config, slm::router::DefaultChannelFactory(), metrics,
+      slm::tools::LearnedTierLoader(slm::ResolveModelsDir(absl::GetFlag(FLAGS_models_dir))));
   if (!service.ok()) {
     SLM_LOG(ERROR) << service.status().message();
     return 1;
   }
-  // Hot reload of --config (pools, routes, limits, dispatch, tenants; not the server section
-  // nor in-process workers). Stops before the service is destroyed.
+  // Hot reload of --config (pools, routes, limits, dispatch, tenants, classification; not the
+  // server section). Stops before the service is destroyed.
   auto reloader = slm::router::StartConfigReloader(
       absl::GetFlag(FLAGS_config), *config,
       [] {

@@ -166,8 +166,18 @@ TEST(GatewayConfigTest, EmbeddedDefaultValidatesForAllInOne) {
           concurrency: 2
           max_queue_depth: 64
         }
+        workers {
+          name: "banking"
+          model_path: "banking77-intent.gguf"
+          dtype: "int8"
+          threads: 1
+          concurrency: 1
+          max_queue_depth: 64
+        }
         pools { name: "sentiment" endpoints: "inprocess:sentiment" }
+        pools { name: "banking" endpoints: "inprocess:banking" }
         routes { name: "sentiment" tasks: "sentiment" pool: "sentiment" deadline_ms: 5000 }
+        routes { name: "banking" tasks: "banking" pool: "banking" deadline_ms: 5000 }
         default_route: "sentiment"
       )pb"),
       **config);
