@@ -132,6 +132,32 @@ class LiveCatalogueTest(unittest.TestCase):
         self.assertTrue({"ok", "invalid_argument", "not_found", "unavailable"} <= outcomes,
                         outcomes)
 
+    def test_generation_fallbacks_cascades_and_learned_tiers_were_counted(self):
+        # drive(rounds=3) sends each of these requests 3 times (see topology.drive).
+        router, gateway = self.topology.router.metrics(), self.topology.gateway.metrics()
+        value = harness.metric_value
+        self.assertEqual(value(router, "slmgw_router_fallbacks_total", reason="unavailable",
+                               source="rescued", target="sentiment"), 3)
+        self.assertEqual(value(router, "slmgw_router_fallbacks_total", reason="low_confidence",
+                               source="picky", target="big"), 3)
+        self.assertEqual(value(router, "slmgw_router_cascade_escalations_total", route="picky",
+                               operation="classify"), 3)
+        self.assertEqual(value(router, "slmgw_router_upstream_requests_total", upstream="big",
+                               outcome="ok"), 3)
+        self.assertEqual(value(router, "slmgw_router_upstream_latency_seconds_count",
+                               upstream="big"), 3)
+        # Only "the plot was bad" (no task, no hint) reaches the gateway's fast tier.
+        self.assertEqual(value(gateway, "slmgw_router_confidence_count", signal="fast"), 3)
+        # Generate and GenerateStream, 4 tokens each, on the in-process decoder "chat".
+        self.assertEqual(value(gateway, "slmgw_worker_time_to_first_token_seconds_count",
+                               model="chat"), 6)
+        self.assertEqual(value(gateway, "slmgw_worker_time_per_output_token_seconds_count",
+                               model="chat"), 6)
+        self.assertEqual(value(gateway, "slmgw_worker_active_sequences", model="chat"), 0)
+        self.assertEqual(value(gateway, "slmgw_worker_kv_cache_used_bytes", model="chat"), 0)
+        self.assertEqual(value(gateway, "slmgw_worker_kv_cache_budget_bytes", model="chat"),
+                         8 * 1024 * 1024)  # kv_cache_mb: 8
+
 
 if __name__ == "__main__":
     unittest.main()

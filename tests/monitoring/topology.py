@@ -1,20 +1,31 @@
 """A small slm-gateway deployment on loopback for the monitoring tests, and traffic for it.
 
 Topology (every process from tests/e2e/harness.py, real binaries on ephemeral ports):
-  gateway: slm-gateway with two in-process workers (sentiment f32, entities int8)
+  gateway: slm-gateway with three in-process workers (sentiment f32, entities int8, a tiny random
+           llama decoder "chat") and the learned fast tier (a random n-gram model whose labels
+           all map to the sentiment route), so requests without a task or hint are decided by it
   worker:  slm-worker serving a sentiment model
   router:  slm-router with pool "sentiment" = [worker, an address nobody listens on] (so calls
-           are retried) and pool "down" = [that address] (so calls fail UNAVAILABLE)
+           are retried) and pool "down" = [that address] (so calls fail UNAVAILABLE); route
+           "rescued" on pool "down" falls back to "sentiment"; route "picky" on "sentiment" has a
+           cascade_threshold the random model cannot reach and escalates to route "big", served
+           by an OpenAI-compatible upstream (a loopback Python HTTP server, FakeOpenAI)
 Traffic covers every operation the processes serve, successes and each error class we can cause
-from outside: invalid_argument, not_found, unavailable, failed_precondition-like refusals.
+from outside: invalid_argument, not_found, unavailable, failed_precondition-like refusals; and
+generation (unary and streamed), a fallback, a cascade escalation and upstream calls.
 """
+import http.server
 import socket
 import textwrap
+import threading
 
 import grpc
 
 import harness
+import test_classification_e2e
+import test_generation_e2e
 from pyslm import bert
+from test_fallback_e2e import FakeOpenAI
 from slmgw.v1 import gateway_pb2
 from slmgw.v1 import gateway_pb2_grpc
 from slmgw.v1 import types_pb2
@@ -31,6 +42,7 @@ class Topology:
     def __init__(self, workdir):
         self.dir = workdir
         self.processes = []
+        self.upstream = None
 
     def _write(self, name, text):
         path = f"{self.dir}/{name}"
@@ -44,6 +56,8 @@ class Topology:
                             ["negative", "positive"])
         harness.write_model(f"{d}/tiny-entities.gguf", bert.TOKEN_CLASSIFICATION,
                             harness.ENTITY_LABELS, seed=2)
+        test_generation_e2e.write_tiny_llama(f"{d}/tiny-llama.gguf")
+        test_classification_e2e.write_ngram(f"{d}/fast.gguf")
         gateway_config = self._write("gateway.yaml", textwrap.dedent(f"""\
             workers:
               - name: sentiment
@@ -51,11 +65,18 @@ class Topology:
               - name: entities
                 model_path: {d}/tiny-entities.gguf
                 dtype: int8
+              - name: chat
+                model_path: {d}/tiny-llama.gguf
+                dtype: f32
+                kv_dtype: f32
+                kv_cache_mb: 8
             pools:
               - name: sentiment
                 endpoints: ["inprocess:sentiment"]
               - name: entities
                 endpoints: ["inprocess:entities"]
+              - name: chat
+                endpoints: ["inprocess:chat"]
             routes:
               - name: sentiment
                 tasks: [sentiment]
@@ -63,7 +84,14 @@ class Topology:
               - name: entities
                 tasks: [entities]
                 pool: entities
+              - name: chat
+                tasks: [chat]
+                pool: chat
             default_route: sentiment
+            classification:
+              fast:
+                model_path: {d}/fast.gguf
+                labels: {{bank: sentiment, travel: sentiment, oos: sentiment}}
             """))
         self.gateway = self._start("slm-gateway", ["--config", gateway_config])
         worker_config = self._write("worker.yaml", textwrap.dedent(f"""\
@@ -73,6 +101,8 @@ class Topology:
             """))
         self.worker = self._start("slm-worker", ["--config", worker_config])
         dead = unused_address()
+        self.upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
+        threading.Thread(target=self.upstream.serve_forever, daemon=True).start()
         router_config = self._write("router.yaml", textwrap.dedent(f"""\
             pools:
               - name: sentiment
@@ -87,6 +117,24 @@ class Topology:
                 tasks: [down]
                 pool: down
                 deadline_ms: 2000
+              - name: rescued
+                tasks: [rescued]
+                pool: down
+                fallback: [sentiment]
+              - name: picky
+                tasks: [picky]
+                pool: sentiment
+                cascade_threshold: 0.999
+                fallback: [big]
+              - name: big
+                tasks: [big]
+                upstream: big
+                labels: [positive, negative]
+            upstreams:
+              - name: big
+                base_url: http://127.0.0.1:{self.upstream.server_port}
+                model: big-model
+                timeout_ms: 5000
             default_route: sentiment
             """))
         self.router = self._start("slm-router", ["--config", router_config])
@@ -100,6 +148,9 @@ class Topology:
     def stop(self):
         for process in reversed(self.processes):
             process.stop()
+        if self.upstream is not None:
+            self.upstream.shutdown()
+            self.upstream.server_close()
 
     def scrape_targets(self):
         """{job: [host:port]} of every /metrics endpoint."""
@@ -130,6 +181,24 @@ class Topology:
                     (stub.Classify, gateway_pb2.ClassifyRequest(
                         text="a film", options=types_pb2.RequestOptions(task="down"))),
                 ]
+                if address == self.gateway.address:
+                    sampling = types_pb2.SamplingParams(max_tokens=4)
+                    chat = types_pb2.RequestOptions(task="chat")
+                    calls += [
+                        (stub.Generate, gateway_pb2.GenerateRequest(
+                            prompt="hello world", sampling=sampling, options=chat)),
+                        (lambda request, timeout: list(stub.GenerateStream(request,
+                                                                           timeout=timeout)),
+                         gateway_pb2.GenerateStreamRequest(
+                             prompt="hello there", sampling=sampling, options=chat)),
+                    ]
+                else:
+                    calls += [
+                        (stub.Classify, gateway_pb2.ClassifyRequest(  # falls back (unavailable)
+                            text="a film", options=types_pb2.RequestOptions(task="rescued"))),
+                        (stub.Classify, gateway_pb2.ClassifyRequest(  # escalates to the upstream
+                            text="a film", options=types_pb2.RequestOptions(task="picky"))),
+                    ]
                 for _ in range(rounds):
                     for method, request in calls:
                         try:
