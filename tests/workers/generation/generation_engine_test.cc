@@ -184,10 +184,12 @@ TEST_F(EngineTest, QueueBoundAnswersResourceExhausted) {
 
 TEST_F(EngineTest, CancellationStopsTheSequenceAndFreesItsCache) {
   auto engine = MakeEngine({});
-  model_.SetAllowedSteps(2);
+  model_.SetAllowedSteps(0);
   RecordingSink running, queued_sink, other;
   ASSERT_TRUE(engine->Submit(Greedy({1}, 100), &running).ok());
-  ASSERT_TRUE(engine->Submit(Greedy({5}, 3), &other).ok());
+  model_.AwaitBlockedAfter(0);  // step 1 (the first prefill) waits at the gate
+  ASSERT_TRUE(engine->Submit(Greedy({5}, 3), &other).ok());  // joins at the next step
+  model_.SetAllowedSteps(2);
   model_.AwaitBlockedAfter(2);  // both prefilled and one decode done; the next step waits
   EXPECT_EQ(model_.live_caches(), 2);
   EXPECT_EQ(engine->load().kv_bytes_used, (100 + 3) * 1000);
