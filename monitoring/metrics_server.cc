@@ -41,6 +41,13 @@ const prometheus::Histogram::BucketBoundaries& LatencyBucketsSeconds() {
   return *buckets;
 }
 
+const prometheus::Histogram::BucketBoundaries& MicroLatencyBucketsSeconds() {
+  static const auto* const buckets = new prometheus::Histogram::BucketBoundaries{
+      0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
+      0.0005,   0.001,     0.0025,   0.005,   0.01,     0.025,   0.1};
+  return *buckets;
+}
+
 std::string OutcomeLabel(int status_code) {
   const absl::StatusCode code = static_cast<absl::StatusCode>(status_code);
   if (code == absl::StatusCode::kOk) return "ok";

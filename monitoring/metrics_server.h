@@ -47,6 +47,10 @@ class MetricsServer {
 // Histogram buckets for request latencies in seconds: 50 us to 30 s, roughly x2 apart.
 const prometheus::Histogram::BucketBoundaries& LatencyBucketsSeconds();
 
+// Finer buckets for work that takes microseconds (router overhead, routing signals):
+// 1 us to 100 ms, roughly x2-2.5 apart.
+const prometheus::Histogram::BucketBoundaries& MicroLatencyBucketsSeconds();
+
 // A bounded, lower-case label value for a gRPC/absl status code ("ok", "invalid_argument", ...).
 std::string OutcomeLabel(int status_code);
 

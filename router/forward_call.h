@@ -142,7 +142,7 @@ class ForwardCall final : public grpc::ServerUnaryReactor {
         .Add({{"route", decision_.route()}, {"operation", operation_}},
              monitoring::LatencyBucketsSeconds())
         .Observe(ToSeconds(total));
-    metrics.overhead.Add({{"route", decision_.route()}}, monitoring::LatencyBucketsSeconds())
+    metrics.overhead.Add({{"route", decision_.route()}}, monitoring::MicroLatencyBucketsSeconds())
         .Observe(ToSeconds(overhead));
     Finish(grpc::Status::OK);
   }

@@ -62,7 +62,8 @@ absl::Status GatewayServiceImpl::Admit(grpc::CallbackServerContext* context,
   if (!decided.ok()) return decided.status();
   *decision = *std::move(decided);
   for (const slmgw::v1::RouteSignal& signal : decision->signals()) {
-    metrics_->classification.Add({{"signal", signal.name()}}, monitoring::LatencyBucketsSeconds())
+    metrics_->classification
+        .Add({{"signal", signal.name()}}, monitoring::MicroLatencyBucketsSeconds())
         .Observe(signal.duration_ns() * 1e-9);
     if (signal.name() == "fast" || signal.name() == "encoder") {
       metrics_->confidence.Add({{"signal", signal.name()}}, ConfidenceBuckets())

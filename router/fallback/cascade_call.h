@@ -319,7 +319,7 @@ class CascadeCall final : public grpc::ServerUnaryReactor {
         .Add({{"route", answer.route}, {"operation", Op::kOperation}},
              monitoring::LatencyBucketsSeconds())
         .Observe(std::chrono::duration<double>(total).count());
-    metrics_->overhead.Add({{"route", answer.route}}, monitoring::LatencyBucketsSeconds())
+    metrics_->overhead.Add({{"route", answer.route}}, monitoring::MicroLatencyBucketsSeconds())
         .Observe(std::chrono::duration<double>(overhead).count());
     Finish(grpc::Status::OK);
   }
