@@ -114,6 +114,11 @@ class DispatchFaultsTest(unittest.TestCase):
         a = self.start_worker("slow.gguf")
         b = self.start_worker("slow.gguf")
         router, _ = self.start_router(self.router_config([a.address, b.address]))
+        # Both endpoints must have passed a health check, or every request may go to the one
+        # that passed first (unhealthy endpoints are picked only when nothing else is left).
+        self.assertTrue(wait_until(lambda: harness.metric_value(
+            router.metrics(), "slmgw_router_endpoints", pool="sentiment-pool",
+            state="ready") == 2, timeout=30), router.metrics())
         results = []
         lock = threading.Lock()
 
