@@ -26,6 +26,15 @@ const prometheus::Histogram::BucketBoundaries& ConfidenceBuckets() {
   return *buckets;
 }
 
+// The text a generation request is routed and size-checked on: the prompt, or else the last
+// chat message.
+template <typename GenerationRequest>
+const std::string& RoutingText(const GenerationRequest& request) {
+  return request.prompt().empty() && request.messages_size() > 0
+             ? request.messages(request.messages_size() - 1).content()
+             : request.prompt();
+}
+
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
                                     const absl::Status& status) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -211,10 +220,7 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Generate(grpc::CallbackServerConte
                                                        const slmgw::v1::GenerateRequest* request,
                                                        slmgw::v1::GenerateResponse* response) {
   const auto start = std::chrono::steady_clock::now();
-  const std::string& text =
-      request->prompt().empty() && request->messages_size() > 0
-          ? request->messages(request->messages_size() - 1).content()
-          : request->prompt();
+  const std::string& text = RoutingText(*request);
   std::shared_ptr<const RouterState> state = Snapshot();
   RouteDecision decision;
   WorkerPool* pool = nullptr;
@@ -233,10 +239,7 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Generate(grpc::CallbackServerConte
 grpc::ServerWriteReactor<slmgw::v1::GenerateStreamResponse>* GatewayServiceImpl::GenerateStream(
     grpc::CallbackServerContext* context, const slmgw::v1::GenerateStreamRequest* request) {
   const auto start = std::chrono::steady_clock::now();
-  const std::string& text =
-      request->prompt().empty() && request->messages_size() > 0
-          ? request->messages(request->messages_size() - 1).content()
-          : request->prompt();
+  const std::string& text = RoutingText(*request);
   std::shared_ptr<const RouterState> state = Snapshot();
   RouteDecision decision;
   WorkerPool* pool = nullptr;
