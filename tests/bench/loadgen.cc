@@ -3,7 +3,7 @@
 //
 //   loadgen --target 127.0.0.1:50051 --rate 1000 --duration_s 5 [--worker] [--task sentiment]
 //           [--text "a good movie"] [--deadline_ms 1000] [--max_outstanding 1000]
-//           [--channels 4] [--warmup_s 1] [--count N] [--json]
+//           [--channels 4] [--warmup_s 1] [--count N] [--json [--raw_latencies]]
 //
 // Open loop: request i is due at start + i / rate whatever the responses do, and its latency is
 // measured from that scheduled time (not from when it was actually sent), so a stalled server or a
@@ -36,10 +36,13 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "slmgw/v1/gateway.grpc.pb.h"
 #include "slmgw/v1/worker.grpc.pb.h"
 
-ABSL_FLAG(std::string, target, "", "host:port of the service (required)");
+ABSL_FLAG(std::string, target, "",
+          "host:port of the service (required); a comma-separated list spreads the channels "
+          "over several (channel i connects to target i mod n)");
 ABSL_FLAG(bool, worker, false, "call slmgw.v1.WorkerService.Classify instead of the gateway's");
 ABSL_FLAG(double, rate, 1000, "requests per second (open loop)");
 ABSL_FLAG(double, duration_s, 5, "seconds of load (ignored when --count is set)");
@@ -51,6 +54,8 @@ ABSL_FLAG(int, deadline_ms, 1000, "per-call deadline in ms (0: 60 s, so every ca
 ABSL_FLAG(int, max_outstanding, 1000, "calls in flight at most; a due request beyond is skipped");
 ABSL_FLAG(int, channels, 4, "gRPC channels (separate connections) to spread the load over");
 ABSL_FLAG(bool, json, false, "print one JSON object instead of the table");
+ABSL_FLAG(bool, raw_latencies, false,
+          "with --json: also every OK call's latency and router time (us), to pool several runs");
 
 namespace {
 
@@ -202,6 +207,8 @@ int main(int argc, char** argv) {
   const int64_t warmup_n = static_cast<int64_t>(std::llround(rate * warmup_s));
   if (measured_n < 1) return Usage("rate * duration_s rounds to no request");
 
+  const std::vector<std::string> targets = absl::StrSplit(target, ',', absl::SkipEmpty());
+  if (targets.empty()) return Usage("--target is required (host:port)");
   // Separate connections: a distinct channel argument keeps gRPC from sharing one subchannel.
   std::vector<std::unique_ptr<slmgw::v1::GatewayService::Stub>> gateway_stubs;
   std::vector<std::unique_ptr<slmgw::v1::WorkerService::Stub>> worker_stubs;
@@ -209,9 +216,10 @@ int main(int argc, char** argv) {
     grpc::ChannelArguments args;
     args.SetInt("slmgw.loadgen.channel", i);
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+    const std::string& address = targets[i % targets.size()];
+    auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
     if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
-      return Usage(absl::StrCat("could not connect to ", target, " within 10 s"));
+      return Usage(absl::StrCat("could not connect to ", address, " within 10 s"));
     }
     if (worker) {
       worker_stubs.push_back(slmgw::v1::WorkerService::NewStub(channel));
@@ -333,6 +341,19 @@ int main(int argc, char** argv) {
                                 ",\"router_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f}}",
                                 PercentileUs(router_times, 50), PercentileUs(router_times, 99),
                                 router_times.back() / 1e3));
+    }
+    if (absl::GetFlag(FLAGS_raw_latencies)) {
+      out.pop_back();
+      auto append_all = [&out](const char* name, const std::vector<int64_t>& values_ns) {
+        absl::StrAppend(&out, ",\"", name, "\":[");
+        for (size_t i = 0; i < values_ns.size(); ++i) {
+          absl::StrAppend(&out, i == 0 ? "" : ",", absl::StrFormat("%.1f", values_ns[i] / 1e3));
+        }
+        absl::StrAppend(&out, "]");
+      };
+      append_all("all_latency_us", latencies);
+      append_all("all_router_us", router_times);
+      absl::StrAppend(&out, "}");
     }
     std::printf("%s\n", out.c_str());
   } else {
