@@ -151,6 +151,7 @@ class DashboardQueriesTest(unittest.TestCase):
     def test_recording_rules_and_genai_aliases_return_data(self):
         names = sorted(promql_refs.recorded_names())
         self.assertIn("gen_ai_server_request_duration_seconds_bucket", names)
+        self.assertIn("gen_ai_server_time_to_first_token_seconds_bucket", names)
         results = self.wait_for(names)
         empty = [f"{n}: {results[n][0]}" for n in names if not results[n][1]]
         self.assertEqual(empty, [])
@@ -164,6 +165,16 @@ class DashboardQueriesTest(unittest.TestCase):
             'sum(slmgw_worker_tokens_total{model="sentiment",direction="input"})')
         self.assertGreater(float(source[0]["value"][1]), 0)
         self.assertLessEqual(float(result[0]["value"][1]), float(source[0]["value"][1]))
+        # Time to first token of the decoder: the alias counts no more requests than the source
+        # (the rule ran at or before the latest scrape), and some.
+        for name in ("time_to_first_token", "time_per_output_token"):
+            status, result = self.query(
+                f'sum(gen_ai_server_{name}_seconds_count{{gen_ai_request_model="chat",'
+                'gen_ai_operation_name="generate",gen_ai_provider_name="slm-gateway"})')
+            self.assertEqual(status, "success")
+            status, source = self.query(f'sum(slmgw_worker_{name}_seconds_count{{model="chat"}})')
+            self.assertGreater(float(result[0]["value"][1]), 0, name)
+            self.assertLessEqual(float(result[0]["value"][1]), float(source[0]["value"][1]), name)
 
     def test_a_broken_query_is_reported(self):
         status, result = self.query("sum by (route (slmgw_router_requests_total)")
