@@ -184,6 +184,10 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::ExtractEntities(
     RecordFailure("extract_entities", decision.route(), refused, start);
     return FinishNow(context, refused);
   }
+  if (NeedsFallbackPath(*state, decision)) {  // a fallback chain: router/fallback
+    return ServeExtractEntities(metrics_, state, context, *request, response, std::move(decision),
+                                std::move(ticket), start);
+  }
   slmgw::v1::WorkerServiceExtractEntitiesRequest worker_request;
   worker_request.set_text(request->text());
   *worker_request.mutable_limits() = request->options().limits();

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "router/fallback/cascade_call.h"
 #include "router/fallback/generate_stream_call.h"
@@ -18,6 +19,23 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
 }
 
 template <typename Op>
+grpc::ServerUnaryReactor* ServeUnaryOnChain(std::shared_ptr<RouterMetrics> metrics,
+                                            std::shared_ptr<const RouterState> state,
+                                            grpc::CallbackServerContext* context, Op op,
+                                            typename Op::Response* response,
+                                            std::vector<FallbackTarget> chain,
+                                            slmgw::v1::RouteDecision decision,
+                                            AdmissionTicket ticket,
+                                            std::chrono::steady_clock::time_point start) {
+  const auto deadline = CallerDeadline(*context, *state);
+  auto* call = new CascadeCall<Op>(std::move(metrics), std::move(state), std::move(chain),
+                                   std::move(decision), std::move(op), response, context,
+                                   std::move(ticket), deadline, start);
+  call->Start();
+  return call;
+}
+
+template <typename Op>
 grpc::ServerUnaryReactor* ServeUnary(std::shared_ptr<RouterMetrics> metrics,
                                      std::shared_ptr<const RouterState> state,
                                      grpc::CallbackServerContext* context, Op op,
@@ -26,12 +44,8 @@ grpc::ServerUnaryReactor* ServeUnary(std::shared_ptr<RouterMetrics> metrics,
                                      std::chrono::steady_clock::time_point start) {
   absl::StatusOr<std::vector<FallbackTarget>> chain = BuildChain(*state, decision.route());
   if (!chain.ok()) return FinishNow(context, chain.status());
-  const auto deadline = CallerDeadline(*context, *state);
-  auto* call = new CascadeCall<Op>(std::move(metrics), std::move(state), *std::move(chain),
-                                   std::move(decision), std::move(op), response, context,
-                                   std::move(ticket), deadline, start);
-  call->Start();
-  return call;
+  return ServeUnaryOnChain(std::move(metrics), std::move(state), context, std::move(op), response,
+                           *std::move(chain), std::move(decision), std::move(ticket), start);
 }
 
 }  // namespace
@@ -60,6 +74,30 @@ grpc::ServerUnaryReactor* ServeClassify(std::shared_ptr<RouterMetrics> metrics,
                                         std::chrono::steady_clock::time_point start) {
   return ServeUnary(std::move(metrics), std::move(state), context, ClassifyOp(request), response,
                     std::move(decision), std::move(ticket), start);
+}
+
+grpc::ServerUnaryReactor* ServeExtractEntities(std::shared_ptr<RouterMetrics> metrics,
+                                               std::shared_ptr<const RouterState> state,
+                                               grpc::CallbackServerContext* context,
+                                               const slmgw::v1::ExtractEntitiesRequest& request,
+                                               slmgw::v1::ExtractEntitiesResponse* response,
+                                               slmgw::v1::RouteDecision decision,
+                                               AdmissionTicket ticket,
+                                               std::chrono::steady_clock::time_point start) {
+  absl::StatusOr<std::vector<FallbackTarget>> chain = BuildChain(*state, decision.route());
+  if (!chain.ok()) return FinishNow(context, chain.status());
+  if (chain->front().upstream != nullptr) {
+    return FinishNow(context, absl::FailedPreconditionError(absl::StrCat(
+                                  "route '", decision.route(),
+                                  "' is served by an upstream, which does not extract entities")));
+  }
+  std::vector<FallbackTarget> pools;  // the chain's worker pools, in order
+  for (FallbackTarget& target : *chain) {
+    if (target.pool != nullptr) pools.push_back(std::move(target));
+  }
+  return ServeUnaryOnChain(std::move(metrics), std::move(state), context,
+                           ExtractEntitiesOp(request), response, std::move(pools),
+                           std::move(decision), std::move(ticket), start);
 }
 
 grpc::ServerUnaryReactor* ServeGenerate(std::shared_ptr<RouterMetrics> metrics,

@@ -1,6 +1,6 @@
 // The entry points GatewayServiceImpl calls for requests served along a fallback chain: Classify
-// when the decided route has a fallback chain or an upstream, and Generate / GenerateStream
-// always. Internal to router/.
+// and ExtractEntities when the decided route has a fallback chain or an upstream, and Generate /
+// GenerateStream always. Internal to router/.
 //
 //   if (NeedsFallbackPath(*state, decision)) {
 //     return ServeClassify(metrics, state, context, *request, response, decision, ticket, start);
@@ -34,6 +34,17 @@ grpc::ServerUnaryReactor* ServeClassify(std::shared_ptr<RouterMetrics> metrics,
                                         slmgw::v1::ClassifyResponse* response,
                                         slmgw::v1::RouteDecision decision, AdmissionTicket ticket,
                                         std::chrono::steady_clock::time_point start);
+
+// Entities along the decided route's chain without its upstream targets (they do not extract
+// entities); a route served by an upstream itself is refused with FAILED_PRECONDITION.
+grpc::ServerUnaryReactor* ServeExtractEntities(std::shared_ptr<RouterMetrics> metrics,
+                                               std::shared_ptr<const RouterState> state,
+                                               grpc::CallbackServerContext* context,
+                                               const slmgw::v1::ExtractEntitiesRequest& request,
+                                               slmgw::v1::ExtractEntitiesResponse* response,
+                                               slmgw::v1::RouteDecision decision,
+                                               AdmissionTicket ticket,
+                                               std::chrono::steady_clock::time_point start);
 
 grpc::ServerUnaryReactor* ServeGenerate(std::shared_ptr<RouterMetrics> metrics,
                                         std::shared_ptr<const RouterState> state,

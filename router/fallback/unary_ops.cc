@@ -71,6 +71,36 @@ std::shared_ptr<upstream::UpstreamClient::Call> ClassifyOp::CallUpstream(
       });
 }
 
+ExtractEntitiesOp::ExtractEntitiesOp(const slmgw::v1::ExtractEntitiesRequest& request) {
+  auto worker_request = std::make_shared<WorkerRequest>();
+  worker_request->set_text(request.text());
+  *worker_request->mutable_limits() = request.options().limits();
+  worker_request_ = std::move(worker_request);
+}
+
+void ExtractEntitiesOp::Invoke(slmgw::v1::WorkerService::Stub* stub, grpc::ClientContext* context,
+                               const WorkerRequest* request, WorkerResponse* response,
+                               std::function<void(grpc::Status)> done) {
+  stub->async()->ExtractEntities(context, request, response, std::move(done));
+}
+
+void ExtractEntitiesOp::FromWorker(const WorkerResponse& worker, Response* response,
+                                   float* confidence) const {
+  *response->mutable_entities() = worker.entities();
+  float lowest = 1.0f;
+  for (const auto& entity : worker.entities()) lowest = std::min(lowest, entity.score());
+  *confidence = lowest;
+}
+
+std::shared_ptr<upstream::UpstreamClient::Call> ExtractEntitiesOp::CallUpstream(
+    upstream::UpstreamClient& client, const slmgw::config::v1::RouteConfig& route,
+    const Response*, std::chrono::system_clock::time_point, UpstreamDone done) const {
+  done(absl::FailedPreconditionError(absl::StrCat("route '", route.name(),
+                                                  "' is served by upstream '", client.name(),
+                                                  "', which does not extract entities")));
+  return nullptr;
+}
+
 GenerateOp::GenerateOp(const std::string& prompt,
                        const google::protobuf::RepeatedPtrField<slmgw::v1::ChatMessage>& messages,
                        const slmgw::v1::SamplingParams& sampling,

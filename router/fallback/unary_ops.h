@@ -1,4 +1,4 @@
-// The operations CascadeCall serves: how Classify and Generate talk to a worker pool and to an
+// The operations CascadeCall serves: how Classify, ExtractEntities and Generate talk to a worker pool and to an
 // OpenAI-compatible upstream. Internal to router/.
 //
 // ClassifyOp: workers answer WorkerService.Classify; the answer's confidence is the top label's
@@ -46,6 +46,38 @@ class ClassifyOp {
   }
   void FromWorker(const WorkerResponse& worker, Response* response, float* confidence) const;
   // Null when the step failed at once (`done` has run).
+  std::shared_ptr<upstream::UpstreamClient::Call> CallUpstream(
+      upstream::UpstreamClient& client, const slmgw::config::v1::RouteConfig& route,
+      const Response* previous, std::chrono::system_clock::time_point deadline,
+      UpstreamDone done) const;
+  void Finalize(Response*) const {}
+
+ private:
+  std::shared_ptr<const WorkerRequest> worker_request_;
+};
+
+// ExtractEntitiesOp: workers answer WorkerService.ExtractEntities; the answer's confidence is its
+// least certain entity's score (1 when it found none: nothing to doubt). Upstreams do not extract
+// entities: ServeExtractEntities leaves them out of the chain, and CallUpstream fails with
+// FAILED_PRECONDITION should one be reached.
+class ExtractEntitiesOp {
+ public:
+  using Response = slmgw::v1::ExtractEntitiesResponse;
+  using WorkerRequest = slmgw::v1::WorkerServiceExtractEntitiesRequest;
+  using WorkerResponse = slmgw::v1::WorkerServiceExtractEntitiesResponse;
+  using UpstreamDone = std::function<void(absl::StatusOr<UpstreamAnswer<Response>>)>;
+  static constexpr char kOperation[] = "extract_entities";
+
+  explicit ExtractEntitiesOp(const slmgw::v1::ExtractEntitiesRequest& request);
+
+  static void Invoke(slmgw::v1::WorkerService::Stub* stub, grpc::ClientContext* context,
+                     const WorkerRequest* request, WorkerResponse* response,
+                     std::function<void(grpc::Status)> done);
+  std::shared_ptr<const WorkerRequest> RequestFor(const slmgw::config::v1::RouteConfig&) const {
+    return worker_request_;
+  }
+  void FromWorker(const WorkerResponse& worker, Response* response, float* confidence) const;
+  // Always fails (`done` runs with FAILED_PRECONDITION) and returns null.
   std::shared_ptr<upstream::UpstreamClient::Call> CallUpstream(
       upstream::UpstreamClient& client, const slmgw::config::v1::RouteConfig& route,
       const Response* previous, std::chrono::system_clock::time_point deadline,
