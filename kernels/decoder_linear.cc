@@ -1,6 +1,7 @@
 // DecoderLinear (PackedMatrix for few rows, kernels::Linear for many) and the scalar references
 // of the GEMV kernels.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <utility>
 #include <vector>
@@ -14,6 +15,8 @@ namespace slm::kernels {
 DecoderLinear::~DecoderLinear() = default;
 
 namespace {
+
+std::atomic<int64_t> gemv_row_limit{PackedMatrix::kMaxRows};
 
 absl::Status CheckMaxRows(int64_t max_rows) {
   if (max_rows < 1) {
@@ -89,11 +92,23 @@ absl::Status DecoderLinear::Forward(const float* x, int64_t rows, float* y) cons
     return absl::InvalidArgumentError(absl::StrCat("DecoderLinear::Forward: rows must be in [1, ",
                                                    max_rows_, "]; got ", rows));
   }
-  if (packed_ != nullptr && rows <= PackedMatrix::kMaxRows) {
-    return packed_->Multiply(x, rows, y, bias_.empty() ? nullptr : bias_.data());
+  const int64_t limit = gemv_row_limit.load(std::memory_order_relaxed);
+  if (packed_ != nullptr && (rows <= limit || (linear_ == nullptr && rows <= max_rows_))) {
+    const float* bias = bias_.empty() ? nullptr : bias_.data();
+    for (int64_t first = 0; first < rows; first += limit) {
+      const int64_t count = std::min(limit, rows - first);
+      SLM_RETURN_IF_ERROR(packed_->Multiply(x + first * in_, count, y + first * out_, bias));
+    }
+    return absl::OkStatus();
   }
   return linear_->Forward(x, rows, y);
 }
+
+void SetDecoderLinearGemvRowLimit(int64_t rows) {
+  gemv_row_limit.store(std::clamp<int64_t>(rows, 1, PackedMatrix::kMaxRows));
+}
+
+int64_t DecoderLinearGemvRowLimit() { return gemv_row_limit.load(); }
 
 int64_t DecoderLinear::PreparedWeightBytes() const {
   return (packed_ != nullptr ? packed_->PackedBytes() : 0) +

@@ -42,13 +42,18 @@ AlignedBuffer& ThreadActivationBuffer() {
   return buffer;
 }
 
+AlignedBuffer& ThreadInterleavedBuffer() {
+  thread_local AlignedBuffer buffer;
+  return buffer;
+}
+
 int8_t RoundToInt8(float value) {
   value = std::min(127.0f, std::max(-127.0f, value));
   return static_cast<int8_t>(static_cast<int32_t>(value + (value >= 0.0f ? 0.5f : -0.5f)));
 }
 
 // Per-row symmetric quantization of activations to u8 (q + 128), padded with 128 (zero) to
-// `padded_in`; scale[r] = max|x_r| / 127, or 1 for an all-zero row.
+// `padded_in`; scale[r] = max|x_r| / 127, or 1 for an all-zero row. Row-major [rows][padded_in].
 SLM_KERNELS_MULTIVERSION
 void QuantizeActivations(const float* x, int64_t rows, int64_t in, int64_t padded_in, uint8_t* xq,
                          float* scale) {
@@ -75,6 +80,14 @@ void ActivationsToBf16(const float* x, int64_t rows, int64_t in, int64_t padded_
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t i = 0; i < in; ++i) out[r * padded_in + i] = FloatToBf16(x[r * in + i]);
     for (int64_t i = in; i < padded_in; ++i) out[r * padded_in + i] = 0;
+  }
+}
+
+// Row-major 4-byte lanes [rows][groups] -> group-interleaved [groups][rows] (the layout
+// GemvArgs::activations documents): a transpose of 32-bit words.
+void InterleaveGroups(const int32_t* row_major, int64_t rows, int64_t groups, int32_t* out) {
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t r = 0; r < rows; ++r) out[g * rows + r] = row_major[r * groups + g];
   }
 }
 
@@ -262,23 +275,29 @@ absl::Status PackedMatrix::Multiply(const float* x, int64_t rows, float* y,
   args.bias = bias;
   args.y = y;
   float activation_scales[kMaxRows];
-  if (dtype_ == DType::kInt8) {
-    auto* xq = static_cast<uint8_t*>(ThreadActivationBuffer().Get(
-        static_cast<size_t>(rows * layout.padded_in)));
-    QuantizeActivations(x, rows, in_, layout.padded_in, xq, activation_scales);
-    args.activations = xq;
-    args.activation_scales = activation_scales;
-    args.weights = s.packed.get();
-    args.weight_scales = s.scales.data();
-    args.weight_sums = s.sums.data();
-  } else if (dtype_ == DType::kBF16) {
-    auto* xb = static_cast<uint16_t*>(ThreadActivationBuffer().Get(
-        static_cast<size_t>(rows * layout.padded_in) * sizeof(uint16_t)));
-    ActivationsToBf16(x, rows, in_, layout.padded_in, xb);
-    args.activations = xb;
+  if (dtype_ != DType::kF32) {
+    // Convert row-major, then (for several rows) interleave by group for the kernels.
+    const size_t lane_bytes = static_cast<size_t>(rows * layout.padded_in) *
+                              (dtype_ == DType::kInt8 ? 1 : sizeof(uint16_t));
+    void* row_major = ThreadActivationBuffer().Get(lane_bytes);
+    if (dtype_ == DType::kInt8) {
+      QuantizeActivations(x, rows, in_, layout.padded_in, static_cast<uint8_t*>(row_major),
+                          activation_scales);
+      args.activation_scales = activation_scales;
+      args.weight_scales = s.scales.data();
+      args.weight_sums = s.sums.data();
+    } else {
+      ActivationsToBf16(x, rows, in_, layout.padded_in, static_cast<uint16_t*>(row_major));
+    }
+    args.activations = row_major;
+    if (rows > 1) {
+      void* interleaved = ThreadInterleavedBuffer().Get(lane_bytes);
+      InterleaveGroups(static_cast<const int32_t*>(row_major), rows, layout.groups,
+                       static_cast<int32_t*>(interleaved));
+      args.activations = interleaved;
+    }
     args.weights = s.packed.get();
   }
-
   const int64_t units = dtype_ == DType::kF32 ? out_ : layout.blocks;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   auto run = [&](int64_t first, int64_t last) {

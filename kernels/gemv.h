@@ -1,4 +1,4 @@
-// Decode-time matrix products: y[rows, out] = x[rows, in] W^T for a few rows (1..8), with the
+// Decode-time matrix products: y[rows, out] = x[rows, in] W^T for a few rows (1..16), with the
 // weights repacked once at load into the layout our AVX-512 kernels stream.
 //
 //   SLM_ASSIGN_OR_RETURN(std::unique_ptr<PackedMatrix> wq,
@@ -49,7 +49,7 @@ namespace slm::kernels {
 class PackedMatrix {
  public:
   // Most rows one Multiply call takes (more rows: call again per chunk, or use DecoderLinear).
-  static constexpr int64_t kMaxRows = 8;
+  static constexpr int64_t kMaxRows = 16;
 
   // weight: [out, in] row-major f32, quantized/converted per `dtype`. InvalidArgument for a null
   // weight, non-positive sizes, in > 65536 for int8 (int32 accumulation), or non-finite weights.
@@ -92,8 +92,8 @@ class PackedMatrix {
   std::unique_ptr<Storage> storage_;
 };
 
-// A decoder's linear layer: PackedMatrix for rows <= PackedMatrix::kMaxRows (decode, small
-// batches), kernels::Linear (oneDNN brgemm, fused bias) above it (prefill, batched decode).
+// A decoder's linear layer: PackedMatrix for rows <= PackedMatrix::kMaxRows (decode and batched
+// decode of up to 16 sequences), kernels::Linear (oneDNN brgemm, fused bias) above it (prefill).
 // With max_rows > kMaxRows it holds both copies of the weights (see PreparedWeightBytes).
 // For kF32 everything goes through kernels::Linear.
 class DecoderLinear {
@@ -142,6 +142,14 @@ class DecoderLinear {
   std::unique_ptr<Linear> linear_;        // null when max_rows <= kMaxRows (and not kF32)
   std::vector<float> bias_;               // for the packed path; empty when no bias
 };
+
+// Rows up to which DecoderLinear::Forward uses the packed GEMV kernels rather than oneDNN, for
+// every DecoderLinear in the process (default PackedMatrix::kMaxRows; clamped to [1, kMaxRows]).
+// A layer with only the packed copy (max_rows <= kMaxRows) runs more rows than the limit in
+// chunks of the limit. For benchmarks comparing both paths on the same loaded model in one run;
+// set it while no Forward runs.
+void SetDecoderLinearGemvRowLimit(int64_t rows);
+int64_t DecoderLinearGemvRowLimit();
 
 // Symmetric per-output-channel int8 quantization as PackedMatrix::Create does it:
 // scales[o] = max|W[o,:]| / 127 (1 when the row is all zero), q = round-half-away(W / scale).

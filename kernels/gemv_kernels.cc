@@ -55,15 +55,14 @@ SLM_BF16_TARGET inline __m512 DotBf16(__m512 acc, __m512i pairs, __m512i weights
 template <int M, int U>
 SLM_VNNI_TARGET void Int8Vnni(const GemvArgs& a, int64_t first, int64_t last) {
   const int64_t groups = a.layout->groups;
-  const int64_t padded_in = a.layout->padded_in;
-  const auto* xq = static_cast<const uint8_t*>(a.activations);
-  const int32_t* x32[M];
-  for (int m = 0; m < M; ++m) x32[m] = reinterpret_cast<const int32_t*>(xq + m * padded_in);
+  // Group-interleaved activations: the M rows' 4-byte lanes of group g are x32[g * M .. + M),
+  // so every broadcast addresses one base register plus a constant.
+  const auto* x32 = static_cast<const int32_t*>(a.activations);
   const auto* weights = static_cast<const int8_t*>(a.weights);
   for (int64_t b = first; b < last; ++b) {
     const int8_t* w = weights + b * groups * 64;
     __m512i acc[M][U];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int m = 0; m < M; ++m) {
 #pragma GCC unroll 4
       for (int u = 0; u < U; ++u) acc[m][u] = _mm512_setzero_si512();
@@ -74,21 +73,21 @@ SLM_VNNI_TARGET void Int8Vnni(const GemvArgs& a, int64_t first, int64_t last) {
 #pragma GCC unroll 4
       for (int u = 0; u < U; ++u) {
         if (M == 1) {
-          acc[0][u] = DotU8S8(acc[0][u], _mm512_set1_epi32(x32[0][g + u]), w + (g + u) * 64);
+          acc[0][u] = DotU8S8(acc[0][u], _mm512_set1_epi32(x32[g + u]), w + (g + u) * 64);
         } else {
           const __m512i wv = _mm512_load_si512(w + (g + u) * 64);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
           for (int m = 0; m < M; ++m) {
-            acc[m][u] = DotU8S8(acc[m][u], _mm512_set1_epi32(x32[m][g + u]), wv);
+            acc[m][u] = DotU8S8(acc[m][u], _mm512_set1_epi32(x32[(g + u) * M + m]), wv);
           }
         }
       }
     }
     for (; g < groups; ++g) {
       const __m512i wv = _mm512_load_si512(w + g * 64);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int m = 0; m < M; ++m) {
-        acc[m][0] = DotU8S8(acc[m][0], _mm512_set1_epi32(x32[m][g]), wv);
+        acc[m][0] = DotU8S8(acc[m][0], _mm512_set1_epi32(x32[g * M + m]), wv);
       }
     }
     const int64_t column = b * kBlockRows;
@@ -100,7 +99,7 @@ SLM_VNNI_TARGET void Int8Vnni(const GemvArgs& a, int64_t first, int64_t last) {
     const __m512 weight_scale = _mm512_loadu_ps(a.weight_scales + column);
     const __m512 bias = a.bias != nullptr ? _mm512_maskz_loadu_ps(mask, a.bias + column)
                                           : _mm512_setzero_ps();
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int m = 0; m < M; ++m) {
       __m512i sum = acc[m][0];
 #pragma GCC unroll 4
@@ -116,15 +115,12 @@ SLM_VNNI_TARGET void Int8Vnni(const GemvArgs& a, int64_t first, int64_t last) {
 template <int M, int U>
 SLM_BF16_TARGET void Bf16Avx512(const GemvArgs& a, int64_t first, int64_t last) {
   const int64_t groups = a.layout->groups;
-  const int64_t padded_in = a.layout->padded_in;
-  const auto* xb = static_cast<const uint16_t*>(a.activations);
-  const int32_t* x32[M];
-  for (int m = 0; m < M; ++m) x32[m] = reinterpret_cast<const int32_t*>(xb + m * padded_in);
+  const auto* x32 = static_cast<const int32_t*>(a.activations);  // group-interleaved pairs
   const auto* weights = static_cast<const uint16_t*>(a.weights);
   for (int64_t b = first; b < last; ++b) {
     const uint16_t* w = weights + b * groups * 32;
     __m512 acc[M][U];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int m = 0; m < M; ++m) {
 #pragma GCC unroll 4
       for (int u = 0; u < U; ++u) acc[m][u] = _mm512_setzero_ps();
@@ -135,21 +131,21 @@ SLM_BF16_TARGET void Bf16Avx512(const GemvArgs& a, int64_t first, int64_t last) 
 #pragma GCC unroll 4
       for (int u = 0; u < U; ++u) {
         if (M == 1) {
-          acc[0][u] = DotBf16(acc[0][u], _mm512_set1_epi32(x32[0][g + u]), w + (g + u) * 32);
+          acc[0][u] = DotBf16(acc[0][u], _mm512_set1_epi32(x32[g + u]), w + (g + u) * 32);
         } else {
           const __m512i wv = _mm512_load_si512(w + (g + u) * 32);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
           for (int m = 0; m < M; ++m) {
-            acc[m][u] = DotBf16(acc[m][u], _mm512_set1_epi32(x32[m][g + u]), wv);
+            acc[m][u] = DotBf16(acc[m][u], _mm512_set1_epi32(x32[(g + u) * M + m]), wv);
           }
         }
       }
     }
     for (; g < groups; ++g) {
       const __m512i wv = _mm512_load_si512(w + g * 32);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int m = 0; m < M; ++m) {
-        acc[m][0] = DotBf16(acc[m][0], _mm512_set1_epi32(x32[m][g]), wv);
+        acc[m][0] = DotBf16(acc[m][0], _mm512_set1_epi32(x32[g * M + m]), wv);
       }
     }
     const int64_t column = b * kBlockRows;
@@ -158,7 +154,7 @@ SLM_BF16_TARGET void Bf16Avx512(const GemvArgs& a, int64_t first, int64_t last) 
                                : static_cast<__mmask16>((1u << (a.out - column)) - 1u);
     const __m512 bias = a.bias != nullptr ? _mm512_maskz_loadu_ps(mask, a.bias + column)
                                           : _mm512_setzero_ps();
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int m = 0; m < M; ++m) {
       __m512 sum = acc[m][0];
 #pragma GCC unroll 4
@@ -174,7 +170,6 @@ SLM_BF16_TARGET void Bf16Avx512(const GemvArgs& a, int64_t first, int64_t last) 
 SLM_KERNELS_MULTIVERSION
 void Int8Portable(const GemvArgs& a, int64_t first, int64_t last) {
   const int64_t groups = a.layout->groups;
-  const int64_t padded_in = a.layout->padded_in;
   const auto* xq = static_cast<const uint8_t*>(a.activations);
   const auto* weights = static_cast<const int8_t*>(a.weights);
   for (int64_t b = first; b < last; ++b) {
@@ -182,12 +177,12 @@ void Int8Portable(const GemvArgs& a, int64_t first, int64_t last) {
     const int64_t column = b * kBlockRows;
     for (int64_t m = 0; m < a.rows; ++m) {
       int32_t acc[kBlockRows] = {};
-      const uint8_t* x = xq + m * padded_in;
       for (int64_t g = 0; g < groups; ++g) {
         const int8_t* wg = w + g * 64;
+        const uint8_t* x = xq + (g * a.rows + m) * 4;
         for (int r = 0; r < kBlockRows; ++r) {
           int32_t dot = 0;
-          for (int j = 0; j < 4; ++j) dot += int32_t{x[g * 4 + j]} * int32_t{wg[r * 4 + j]};
+          for (int j = 0; j < 4; ++j) dot += int32_t{x[j]} * int32_t{wg[r * 4 + j]};
           acc[r] += dot;
         }
       }
@@ -204,7 +199,6 @@ void Int8Portable(const GemvArgs& a, int64_t first, int64_t last) {
 SLM_KERNELS_MULTIVERSION
 void Bf16Portable(const GemvArgs& a, int64_t first, int64_t last) {
   const int64_t groups = a.layout->groups;
-  const int64_t padded_in = a.layout->padded_in;
   const auto* xb = static_cast<const uint16_t*>(a.activations);
   const auto* weights = static_cast<const uint16_t*>(a.weights);
   auto to_float = [](uint16_t bits) {
@@ -218,9 +212,9 @@ void Bf16Portable(const GemvArgs& a, int64_t first, int64_t last) {
     const int64_t column = b * kBlockRows;
     for (int64_t m = 0; m < a.rows; ++m) {
       float acc[kBlockRows] = {};
-      const uint16_t* x = xb + m * padded_in;
       for (int64_t g = 0; g < groups; ++g) {
-        const float x0 = to_float(x[g * 2]), x1 = to_float(x[g * 2 + 1]);
+        const uint16_t* x = xb + (g * a.rows + m) * 2;
+        const float x0 = to_float(x[0]), x1 = to_float(x[1]);
         const uint16_t* wg = w + g * 32;
         for (int r = 0; r < kBlockRows; ++r) {
           acc[r] += to_float(wg[r * 2]) * x0 + to_float(wg[r * 2 + 1]) * x1;
@@ -235,13 +229,19 @@ void Bf16Portable(const GemvArgs& a, int64_t first, int64_t last) {
 
 using BlockKernel = void (*)(const GemvArgs&, int64_t, int64_t);
 
-constexpr BlockKernel kVnniKernels[8] = {
-    Int8Vnni<1, 4>, Int8Vnni<2, 4>, Int8Vnni<3, 2>, Int8Vnni<4, 2>,
-    Int8Vnni<5, 1>, Int8Vnni<6, 1>, Int8Vnni<7, 1>, Int8Vnni<8, 1>,
+// Up to 16 rows: M x U accumulators plus the weight vector and broadcasts fit the 32 zmm
+// registers; every 64-byte weight vector is loaded once for all M rows.
+constexpr BlockKernel kVnniKernels[16] = {
+    Int8Vnni<1, 4>,  Int8Vnni<2, 4>,  Int8Vnni<3, 2>,  Int8Vnni<4, 2>,
+    Int8Vnni<5, 1>,  Int8Vnni<6, 1>,  Int8Vnni<7, 1>,  Int8Vnni<8, 1>,
+    Int8Vnni<9, 1>,  Int8Vnni<10, 1>, Int8Vnni<11, 1>, Int8Vnni<12, 1>,
+    Int8Vnni<13, 1>, Int8Vnni<14, 1>, Int8Vnni<15, 1>, Int8Vnni<16, 1>,
 };
-constexpr BlockKernel kBf16Kernels[8] = {
-    Bf16Avx512<1, 4>, Bf16Avx512<2, 4>, Bf16Avx512<3, 2>, Bf16Avx512<4, 2>,
-    Bf16Avx512<5, 1>, Bf16Avx512<6, 1>, Bf16Avx512<7, 1>, Bf16Avx512<8, 1>,
+constexpr BlockKernel kBf16Kernels[16] = {
+    Bf16Avx512<1, 4>,  Bf16Avx512<2, 4>,  Bf16Avx512<3, 2>,  Bf16Avx512<4, 2>,
+    Bf16Avx512<5, 1>,  Bf16Avx512<6, 1>,  Bf16Avx512<7, 1>,  Bf16Avx512<8, 1>,
+    Bf16Avx512<9, 1>,  Bf16Avx512<10, 1>, Bf16Avx512<11, 1>, Bf16Avx512<12, 1>,
+    Bf16Avx512<13, 1>, Bf16Avx512<14, 1>, Bf16Avx512<15, 1>, Bf16Avx512<16, 1>,
 };
 
 }  // namespace

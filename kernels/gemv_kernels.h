@@ -48,9 +48,11 @@ void PackBf16(const uint16_t* weight, int64_t out, int64_t in, const PackedLayou
 
 struct GemvArgs {
   const PackedLayout* layout = nullptr;
-  int64_t rows = 0;   // 1..8
+  int64_t rows = 0;   // 1..16
   int64_t out = 0;    // y row stride and valid columns
-  // int8: u8 [rows][padded_in] (q + 128); bf16: bf16 bits [rows][padded_in].
+  // Group-interleaved [groups][rows][k_group]: row r's lane of group g (4 bytes: 4 u8 values
+  // q + 128 for int8, 2 bf16 values for bf16) at byte (g * rows + r) * 4, so one group's lanes
+  // of all rows are contiguous (for rows == 1, plain [padded_in]).
   const void* activations = nullptr;
   const float* activation_scales = nullptr;  // int8: [rows]
   const void* weights = nullptr;

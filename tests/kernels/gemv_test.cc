@@ -252,9 +252,10 @@ TEST(GemvTest, RejectsBadInput) {
 
   auto matrix = PackedMatrix::Create(w.data(), 3, 4, DType::kInt8);
   ASSERT_TRUE(matrix.ok());
-  std::vector<float> x(40, 1.0f), y(40);
+  std::vector<float> x(80, 1.0f), y(80);
   EXPECT_EQ((*matrix)->Multiply(x.data(), 0, y.data()).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ((*matrix)->Multiply(x.data(), 9, y.data()).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*matrix)->Multiply(x.data(), PackedMatrix::kMaxRows + 1, y.data()).code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ((*matrix)->Multiply(nullptr, 1, y.data()).code(), absl::StatusCode::kInvalidArgument);
   // All-zero activations and NaN activations do not crash.
   std::vector<float> zeros(4, 0.0f);
@@ -296,6 +297,54 @@ TEST(DecoderLinearTest, SmallAndLargeRowCountsMatchReference) {
   ASSERT_TRUE(small.ok());
   EXPECT_LT((*small)->PreparedWeightBytes(), out * in * 2);
   EXPECT_FALSE(DecoderLinear::Create(w.data(), nullptr, out, in, DType::kInt8, 0).ok());
+}
+
+// The process-wide GEMV row limit: rows above it go to oneDNN when the layer has that copy, and
+// a packed-only layer runs them in chunks, giving exactly the per-row results of one call (the
+// activations are quantized per row).
+TEST(DecoderLinearTest, GemvRowLimitChunksOrFallsBackToOneDnn) {
+  const int64_t out = 50, in = 200, rows = 16;
+  const auto w = RandomUniform(out * in, -0.3f, 0.3f, 61);
+  const auto x = RandomUniform(rows * in, -2.0f, 2.0f, 62);
+  std::vector<int8_t> q(w.size());
+  std::vector<float> scales(out);
+  QuantizeRowsInt8(w.data(), out, in, q.data(), scales.data());
+  std::vector<float> reference(rows * out);
+  ReferenceGemvInt8(x.data(), rows, q.data(), scales.data(), out, in, reference.data());
+  auto packed_only = DecoderLinear::Create(w.data(), nullptr, out, in, DType::kInt8, rows);
+  auto with_onednn = DecoderLinear::Create(w.data(), nullptr, out, in, DType::kInt8, 64);
+  ASSERT_TRUE(packed_only.ok() && with_onednn.ok());
+  const int64_t saved = DecoderLinearGemvRowLimit();
+  EXPECT_EQ(saved, PackedMatrix::kMaxRows);
+  std::vector<float> whole(rows * out);
+  ASSERT_TRUE((*packed_only)->Forward(x.data(), rows, whole.data()).ok());
+  for (int64_t limit : {16, 8, 3, 1}) {
+    SCOPED_TRACE(testing::Message() << "limit=" << limit);
+    SetDecoderLinearGemvRowLimit(limit);
+    EXPECT_EQ(DecoderLinearGemvRowLimit(), limit);
+    std::vector<float> chunked(rows * out, NAN), either(rows * out, NAN);
+    ASSERT_TRUE((*packed_only)->Forward(x.data(), rows, chunked.data()).ok());
+    EXPECT_EQ(chunked, whole);
+    ASSERT_TRUE((*with_onednn)->Forward(x.data(), rows, either.data()).ok());
+    double error = 0.0, norm = 0.0, max_error = 0.0;
+    for (size_t i = 0; i < either.size(); ++i) {
+      error += (either[i] - reference[i]) * (either[i] - reference[i]);
+      norm += reference[i] * reference[i];
+      max_error = std::max(max_error, std::fabs(double{either[i]} - reference[i]));
+    }
+    if (limit >= rows) {
+      // The packed kernel: the same quantized products as the reference.
+      EXPECT_LE(max_error, 1e-4);
+    } else {
+      // oneDNN's int8 path: close to the quantized reference, not identical.
+      EXPECT_LE(std::sqrt(error), 3e-2 * std::sqrt(norm));
+    }
+  }
+  SetDecoderLinearGemvRowLimit(0);  // clamped to 1
+  EXPECT_EQ(DecoderLinearGemvRowLimit(), 1);
+  SetDecoderLinearGemvRowLimit(1000);  // clamped to kMaxRows
+  EXPECT_EQ(DecoderLinearGemvRowLimit(), PackedMatrix::kMaxRows);
+  SetDecoderLinearGemvRowLimit(saved);
 }
 
 TEST(DecoderLinearTest, FromInt8AndBf16MatchFloatCreate) {
