@@ -29,6 +29,20 @@ def wait_until(predicate, timeout=10.0, interval=0.02):
     return predicate()
 
 
+def rss_bytes(process):
+    """The process's resident set size (VmRSS in /proc/PID/status)."""
+    with open(f"/proc/{process.process.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS in /proc/{process.process.pid}/status")
+
+
+# Growth of the router's resident memory over a burst beyond capacity that the test accepts:
+# the burst's requests are shed or served, so what it allocated must not stay (or grow unbounded).
+BURST_RSS_GROWTH_LIMIT = 64 << 20
+
+
 def stop_process(process):
     """SIGSTOP, then waits until every thread of the process is stopped (state T)."""
     process.process.send_signal(signal.SIGSTOP)
@@ -190,6 +204,48 @@ class DispatchFaultsTest(unittest.TestCase):
             self.assertLess(time.monotonic() - start, 2.0)
         a.process.send_signal(signal.SIGCONT)
 
+    def test_a_stopped_worker_is_hedged_after_the_latency_percentile(self):
+        a = self.start_worker()
+        b = self.start_worker()
+        # No fixed delay: the hedge waits for the route's recent p90 worker latency. No health
+        # checks, so the stopped worker stays pickable and only hedging can save its requests.
+        config = self.router_config([a.address, b.address],
+                                    route_extra="hedge: {percentile: 90}\n")
+        config = config.replace("health_check_interval_ms: 200", "health_check_interval_ms: 0")
+        router, _ = self.start_router(config)
+        with harness.channel(router.address) as ch:
+            stub = gateway_pb2_grpc.GatewayServiceStub(ch)
+            for i in range(40):  # enough samples for the percentile (LatencyTracker: 20)
+                stub.Classify(gateway_pb2.ClassifyRequest(text=f"warm up {i}"), timeout=10)
+            a_ok_before = harness.metric_value(a.metrics(), "slmgw_worker_requests_total",
+                                               outcome="ok") or 0
+            self.assertTrue(stop_process(a))
+            hedges_before = harness.metric_value(router.metrics(), "slmgw_router_hedges_total",
+                                                 pool="sentiment-pool") or 0
+            # A long deadline: a loser that was not cancelled would still be computed by `a`
+            # once it runs again.
+            for i in range(12):
+                start = time.monotonic()
+                response = stub.Classify(gateway_pb2.ClassifyRequest(text=f"great {i}"),
+                                         timeout=30)
+                self.assertEqual(response.served_by.worker, b.address)
+                self.assertLess(time.monotonic() - start, 2.0)
+            metrics = router.metrics()
+        hedges = (harness.metric_value(metrics, "slmgw_router_hedges_total",
+                                       pool="sentiment-pool") or 0) - hedges_before
+        # The first pick is `a` half of the time (power of two choices at equal load).
+        self.assertGreaterEqual(hedges, 1, metrics)
+        self.assertLessEqual(hedges, 12)
+        a.process.send_signal(signal.SIGCONT)
+        # The losers were cancelled: `a` drops them (cancelled before reaching the model) and
+        # computes none of them.
+        time.sleep(1.0)
+        self.assertEqual(harness.metric_value(a.metrics(), "slmgw_worker_requests_total",
+                                              outcome="ok") or 0, a_ok_before)
+        # Cancelled attempts are not failures: no cooldown, no upstream error counted.
+        self.assertIsNone(harness.metric_value(metrics, "slmgw_router_upstream_errors_total",
+                                               pool="sentiment-pool"))
+
     def test_all_workers_of_a_pool_down_is_unavailable_naming_the_pool(self):
         a = self.start_worker()
         b = self.start_worker()
@@ -214,6 +270,10 @@ class DispatchFaultsTest(unittest.TestCase):
         worker = self.start_worker("slow.gguf", concurrency=1)
         router, _ = self.start_router(self.router_config(
             [worker.address], route_extra="max_concurrency: 2\n"))
+        with harness.channel(router.address) as ch:  # warm up: channels, first allocations
+            gateway_pb2_grpc.GatewayServiceStub(ch).Classify(
+                gateway_pb2.ClassifyRequest(text="warm up"), timeout=60)
+        rss_before = rss_bytes(router)
         outcomes = {}
         retry_after = []
         lock = threading.Lock()
@@ -243,6 +303,10 @@ class DispatchFaultsTest(unittest.TestCase):
         for thread in threads:
             thread.join(timeout=120)
         self.assertEqual(len(outcomes), 24)
+        rss_after = rss_bytes(router)
+        print(f"router VmRSS before the burst {rss_before / 2**20:.1f} MiB, after "
+              f"{rss_after / 2**20:.1f} MiB (growth {(rss_after - rss_before) / 2**20:+.1f} MiB)")
+        self.assertLess(rss_after - rss_before, BURST_RSS_GROWTH_LIMIT)
         counts = {}
         for outcome in outcomes.values():
             counts[outcome] = counts.get(outcome, 0) + 1
@@ -254,9 +318,9 @@ class DispatchFaultsTest(unittest.TestCase):
         self.assertEqual(harness.metric_value(router.metrics(), "slmgw_router_load_shed_total",
                                               route="sentiment", reason="route_concurrency"),
                          counts["RESOURCE_EXHAUSTED"])
-        # The worker computed each admitted request once.
+        # The worker computed each admitted request once (and the warm-up request).
         self.assertEqual(harness.metric_value(worker.metrics(), "slmgw_worker_requests_total",
-                                              outcome="ok"), counts["ok"])
+                                              outcome="ok"), counts["ok"] + 1)
 
     def test_config_reload_applies_good_files_and_keeps_serving_on_a_bad_one(self):
         worker = self.start_worker()
