@@ -3,11 +3,13 @@
 //     that none matches (every rule is checked: the worst case).
 //   - fast tier: NgramModel::Classify on a 30-word request (goal: <= 20 us), the raw model and
 //     through the TextClassifier-shaped vector result; also 8 and 120 words.
-//   - encoder tier: EncoderModel::Classify at 16 and 64 tokens, 1 thread.
+//   - encoder tier: EncoderModel::Classify at 16 and 64 tokens, 1 thread: the CLINC150 intent
+//     encoder (f32 and int8) and the SST-2 sentiment encoder.
 // Baseline in the same run: BM_HashWords, one FNV-1a pass over the request's bytes (the least
 // any text classifier must do), so results read as ratios on any machine.
 //
-//   SLM_MODELS_DIR=models classify_bench      (router-clinc150-ngram.gguf, sentiment-sst2.gguf)
+//   SLM_MODELS_DIR=models classify_bench      (router-clinc150-ngram.gguf,
+//                                              router-clinc150-encoder.gguf, sentiment-sst2.gguf)
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -106,10 +108,13 @@ void BM_FastTierWithResultVector(benchmark::State& state) {
 }
 BENCHMARK(BM_FastTierWithResultVector);
 
-void BM_EncoderTier(benchmark::State& state) {
-  const char* file = std::getenv("SLM_CLASSIFY_BENCH_ENCODER");
-  static auto model = workers::EncoderModel::Load(
-      file ? std::string(file) : ModelPath("sentiment-sst2.gguf"), {kernels::DType::kF32, 512, 1});
+// The encoder tier as the router runs it (tools/learned_tiers: 1 thread, f32 unless the config
+// says int8): `file` under SLM_MODELS_DIR, or SLM_CLASSIFY_BENCH_ENCODER when set.
+void EncoderTier(benchmark::State& state, const char* file, kernels::DType dtype) {
+  const char* override_path = std::getenv("SLM_CLASSIFY_BENCH_ENCODER");
+  auto model = workers::EncoderModel::Load(override_path ? std::string(override_path)
+                                                         : ModelPath(file),
+                                           {dtype, 512, 1});
   if (!model.ok()) return state.SkipWithError(std::string(model.status().message()).c_str());
   // Common words (one WordPiece each) until the token count, [CLS] and [SEP] included, is hit.
   const int64_t tokens = state.range(0);
@@ -129,7 +134,19 @@ void BM_EncoderTier(benchmark::State& state) {
   }
   state.counters["tokens"] = tokens_in;
 }
-BENCHMARK(BM_EncoderTier)->Arg(16)->Arg(64);
+// The CLINC150 intent encoder the default configuration's encoder tier loads.
+BENCHMARK_CAPTURE(EncoderTier, clinc150_f32, "router-clinc150-encoder.gguf",
+                  kernels::DType::kF32)
+    ->Arg(16)
+    ->Arg(64);
+BENCHMARK_CAPTURE(EncoderTier, clinc150_int8, "router-clinc150-encoder.gguf",
+                  kernels::DType::kInt8)
+    ->Arg(16)
+    ->Arg(64);
+// The sentiment encoder, for comparison with earlier runs.
+BENCHMARK_CAPTURE(EncoderTier, sst2_f32, "sentiment-sst2.gguf", kernels::DType::kF32)
+    ->Arg(16)
+    ->Arg(64);
 
 }  // namespace
 }  // namespace slm::bench
