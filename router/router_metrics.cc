@@ -29,7 +29,7 @@ RouterMetrics::RouterMetrics(prometheus::Registry& registry)
                          .Help("Time to compute each routing signal")
                          .Register(registry)),
       confidence(prometheus::BuildHistogram()
-                     .Name("slmgw_router_confidence")
+                     .Name("slmgw_router_confidence_ratio")
                      .Help("Top-class probability of each learned routing signal")
                      .Register(registry)),
       retries(prometheus::BuildCounter()

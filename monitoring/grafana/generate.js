@@ -82,7 +82,7 @@ const DASHBOARDS = [
         { title: 'Classification time p99 by signal', unit: 's',
           targets: [[quantile(0.99, 'slmgw_router_classification_duration_seconds', ['signal']), '{{signal}}']] },
         { title: 'Learned-signal confidence p50 by signal', unit: 'percentunit',
-          targets: [[quantile(0.5, 'slmgw_router_confidence', ['signal']), '{{signal}}']] },
+          targets: [[quantile(0.5, 'slmgw_router_confidence_ratio', ['signal']), '{{signal}}']] },
       ]],
       ['Fallbacks and cascades', [
         { title: 'Fallbacks per second by reason', unit: 'reqps',

@@ -175,7 +175,7 @@ class ClassificationEndToEndTest(unittest.TestCase):
         self.assertGreaterEqual(harness.metric_value(
             metrics, "slmgw_router_classification_duration_seconds_count", signal="fast"), 1)
         self.assertGreaterEqual(harness.metric_value(
-            metrics, "slmgw_router_confidence_count", signal="fast"), 1)
+            metrics, "slmgw_router_confidence_ratio_count", signal="fast"), 1)
 
     def test_bad_classification_config_is_refused_at_start(self):
         d = self.tmp.name

@@ -147,7 +147,7 @@ class LiveCatalogueTest(unittest.TestCase):
         self.assertEqual(value(router, "slmgw_router_upstream_latency_seconds_count",
                                upstream="big"), 3)
         # Only "the plot was bad" (no task, no hint) reaches the gateway's fast tier.
-        self.assertEqual(value(gateway, "slmgw_router_confidence_count", signal="fast"), 3)
+        self.assertEqual(value(gateway, "slmgw_router_confidence_ratio_count", signal="fast"), 3)
         # Generate and GenerateStream, 4 tokens each, on the in-process decoder "chat".
         self.assertEqual(value(gateway, "slmgw_worker_time_to_first_token_seconds_count",
                                model="chat"), 6)
