@@ -1,8 +1,13 @@
 #include "kernels/kv_attention.h"
 
+// GCC 12's AVX-512 intrinsics trip -Wmaybe-uninitialized once inlined (see gemv_kernels.cc).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -171,7 +176,113 @@ int64_t WindowStart(const AttentionOptions& options, int64_t position) {
                                     : 0;
 }
 
+// ---------------------------------------------------------------------------------------------
+// AVX-512 path: one (kv head, token) item with the G query heads of its group. Cache rows are
+// widened to f32 in registers 16 elements at a time (no per-row conversion calls), the G dot
+// products per key share each widened chunk, and the weighted value sum keeps G accumulators
+// per 16-element chunk in registers. Same f32 math as the portable path up to summation order.
+#define SLM_ATTENTION_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
+
+std::atomic<bool> force_portable_attention{false};
+
+bool UseAvx512Attention() {
+  if (force_portable_attention.load(std::memory_order_relaxed)) return false;
+  static const bool supported = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  }();
+  return supported;
+}
+
+// Elements [c, c + 16) (masked to the row's end) of cache row `index` as f32.
+SLM_ATTENTION_AVX512 inline __m512 LoadCacheChunk(const KvLayerView& cache, const void* part,
+                                                  float scale, int64_t index, __mmask16 mask) {
+  switch (cache.dtype) {
+    case DType::kF32:
+      return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(part) + index);
+    case DType::kBF16: {
+      const __m256i bits =
+          _mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(part) + index);
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+    }
+    case DType::kInt8: {
+      const __m128i bytes = _mm_maskz_loadu_epi8(mask, static_cast<const int8_t*>(part) + index);
+      return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes)),
+                           _mm512_set1_ps(scale));
+    }
+  }
+  return _mm512_setzero_ps();
+}
+
+inline float RowScale(const float* scales, const KvLayerView& cache, int64_t head,
+                      int64_t token) {
+  return scales != nullptr ? scales[head * cache.capacity + token] : 1.0f;
+}
+
+template <int G>
+SLM_ATTENTION_AVX512 void AttendItemAvx512(const KvLayerView& cache, const float* q,
+                                           int64_t kv_head, int64_t first, int64_t length,
+                                           float scale, float* scores, float* out) {
+  const int64_t d = cache.head_dim;
+  // Scores: q rows of the group are at q + g * d (contiguous heads of one token).
+  for (int64_t j = 0; j < length; ++j) {
+    const int64_t token = first + j;
+    const int64_t row = (kv_head * cache.capacity + token) * d;
+    const float key_scale = RowScale(cache.key_scales, cache, kv_head, token);
+    __m512 acc[G];
+    for (int g = 0; g < G; ++g) acc[g] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < d; c += 16) {
+      const __mmask16 mask = d - c >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                         : static_cast<__mmask16>((1u << (d - c)) - 1u);
+      const __m512 key = LoadCacheChunk(cache, cache.keys, key_scale, row + c, mask);
+      for (int g = 0; g < G; ++g) {
+        acc[g] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, q + g * d + c), key, acc[g]);
+      }
+    }
+    for (int g = 0; g < G; ++g) scores[g * length + j] = scale * _mm512_reduce_add_ps(acc[g]);
+  }
+  // Softmax per query head.
+  for (int g = 0; g < G; ++g) {
+    float* s = scores + g * length;
+    const float max = *std::max_element(s, s + length);
+    float sum = 0.0f;
+    ExpShifted(s, length, max, &sum);
+    const float inverse = 1.0f / sum;
+    for (int64_t j = 0; j < length; ++j) s[j] *= inverse;
+  }
+  // Weighted values, one 16-element chunk of all G outputs at a time.
+  for (int64_t c = 0; c < d; c += 16) {
+    const __mmask16 mask = d - c >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                       : static_cast<__mmask16>((1u << (d - c)) - 1u);
+    __m512 acc[G];
+    for (int g = 0; g < G; ++g) acc[g] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < length; ++j) {
+      const int64_t token = first + j;
+      const __m512 value =
+          LoadCacheChunk(cache, cache.values, RowScale(cache.value_scales, cache, kv_head, token),
+                         (kv_head * cache.capacity + token) * d + c, mask);
+      for (int g = 0; g < G; ++g) {
+        acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(scores[g * length + j]), value, acc[g]);
+      }
+    }
+    for (int g = 0; g < G; ++g) _mm512_mask_storeu_ps(out + g * d + c, mask, acc[g]);
+  }
+}
+
+using AttendItemFn = void (*)(const KvLayerView&, const float*, int64_t, int64_t, int64_t, float,
+                              float*, float*);
+constexpr int kMaxAvx512Group = 8;
+constexpr AttendItemFn kAttendItem[kMaxAvx512Group] = {
+    AttendItemAvx512<1>, AttendItemAvx512<2>, AttendItemAvx512<3>, AttendItemAvx512<4>,
+    AttendItemAvx512<5>, AttendItemAvx512<6>, AttendItemAvx512<7>, AttendItemAvx512<8>,
+};
+
 }  // namespace
+
+namespace internal {
+void ForcePortableAttentionForTesting(bool portable) { force_portable_attention.store(portable); }
+}  // namespace internal
 
 int64_t KvLayerBytes(DType dtype, int64_t num_kv_heads, int64_t head_dim, int64_t capacity) {
   return Offsets(dtype, num_kv_heads, head_dim, capacity).total;
@@ -253,6 +364,8 @@ absl::Status CachedAttention(const KvLayerView& cache, const float* q, int64_t q
   const int64_t work = cache.num_kv_heads * num_tokens;
   const int threads = omp_in_parallel() ? 1 : static_cast<int>(std::min<int64_t>(
                                                   omp_get_max_threads(), work));
+  const AttendItemFn attend_avx512 =
+      group <= kMaxAvx512Group && UseAvx512Attention() ? kAttendItem[group - 1] : nullptr;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
   for (int64_t item = 0; item < work; ++item) {
     const int64_t kv_head = item / num_tokens;
@@ -262,6 +375,12 @@ absl::Status CachedAttention(const KvLayerView& cache, const float* q, int64_t q
     const int64_t length = position + 1 - first;
     thread_local std::vector<float> scores, row;
     scores.resize(static_cast<size_t>(group * length));
+    if (attend_avx512 != nullptr) {
+      attend_avx512(cache, q + t * q_row_stride + kv_head * group * d, kv_head, first, length,
+                    options.scale, scores.data(),
+                    out + t * out_row_stride + kv_head * group * d);
+      continue;
+    }
     row.resize(static_cast<size_t>(d));
     // Scores of every query head of the group against each key, reading each key once.
     for (int64_t j = 0; j < length; ++j) {

@@ -100,6 +100,12 @@ absl::Status ReferenceCachedAttention(const KvLayerView& cache, const float* q,
                                       int64_t num_heads, const AttentionOptions& options,
                                       float* out, int64_t out_row_stride);
 
+namespace internal {
+// Sets whether CachedAttention uses the portable loops instead of the AVX-512 path (tests;
+// process-wide, set while no attention runs).
+void ForcePortableAttentionForTesting(bool portable);
+}  // namespace internal
+
 }  // namespace slm::kernels
 
 #endif  // SLM_KERNELS_KV_ATTENTION_H_

@@ -77,14 +77,19 @@ TEST(KvAttentionTest, MatchesReferenceAndDirectComputation) {
   };
   const int saved = omp_get_max_threads();
   uint32_t seed = 1;
-  for (int threads : {1, 2}) {
+  // The AVX-512 path (where the CPU has it) and the portable loops, each on 1 and 2 threads.
+  for (int run = 0; run < 4; ++run) {
+    const bool portable = run >= 2;
+    const int threads = 1 + run % 2;
+    internal::ForcePortableAttentionForTesting(portable);
     omp_set_num_threads(threads);
     for (DType dtype : {DType::kF32, DType::kBF16, DType::kInt8}) {
       for (const Case& c : cases) {
         SCOPED_TRACE(testing::Message()
                      << DTypeName(dtype) << " heads=" << c.num_heads << "/" << c.num_kv_heads
                      << " d=" << c.head_dim << " start=" << c.start << " n=" << c.num_tokens
-                     << " window=" << c.window << " threads=" << threads);
+                     << " window=" << c.window << " threads=" << threads
+                     << " portable=" << portable);
         const int64_t positions = c.start + c.num_tokens;
         const int64_t kv_width = c.num_kv_heads * c.head_dim;
         const auto k = RandomUniform(positions * kv_width, -1.0f, 1.0f, seed++);
@@ -122,6 +127,7 @@ TEST(KvAttentionTest, MatchesReferenceAndDirectComputation) {
       }
     }
   }
+  internal::ForcePortableAttentionForTesting(false);
   omp_set_num_threads(saved);
 }
 
