@@ -1,12 +1,14 @@
 // Decode GEMV speed as a fraction of the memory-bandwidth roofline measured in the same run.
 //
 //   OMP_WAIT_POLICY=PASSIVE build/tests/bench/decode_kernels_bench [--quick] [--filter=ffn_up]
+//       [--threads=1]
 //
 // For each weight shape of Qwen2.5-0.5B / TinyLlama-1.1B layers, dtype (int8, bf16), activation
-// rows M (1, 2, 4) and thread count (1, 2): PackedMatrix::Multiply GB/s (packed bytes streamed per
+// rows M (1, 2, 4, 8, 16) and thread count (1, 2): PackedMatrix::Multiply GB/s (packed bytes streamed per
 // call / time) and that figure / MeasureReadBandwidthGBs(threads). Enough copies of each matrix
 // are cycled that they never fit the last-level cache (as in a real model, whose layers together
-// exceed it). Baseline in the same run: kernels::Linear (oneDNN) at M=1 on the same shapes.
+// exceed it). Baseline in the same run: kernels::Linear (oneDNN) at M=1 and M=16 on the same
+// shapes (at M=16 the figure is the same weight bytes per call, so GB/s compare directly).
 // Kernel and bandwidth windows alternate and each figure is the best of its windows, so a ratio
 // compares figures taken under the same load (the machine is shared). With 1 thread both are
 // timed in the thread's CPU time (lost time slices do not count); with 2 threads, wall time.
@@ -67,9 +69,11 @@ Rates Measure(BandwidthProbe& probe, int threads, int copies, int rounds, double
 int Main(int argc, char** argv) {
   bool quick = false;
   std::string filter;  // --filter=SUBSTRING: only shapes whose name contains it
+  std::vector<int> thread_counts = {1, 2};
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
     if (std::strncmp(argv[i], "--filter=", 9) == 0) filter = argv[i] + 9;
+    if (std::strcmp(argv[i], "--threads=1") == 0) thread_counts = {1};
   }
   const double window = quick ? 0.03 : 0.06;
   const int rounds = quick ? 3 : 6;
@@ -83,7 +87,7 @@ int Main(int argc, char** argv) {
   };
   const int saved_threads = omp_get_max_threads();
   BandwidthProbe probe;
-  for (int threads : {1, 2}) {
+  for (int threads : thread_counts) {
     std::printf("read bandwidth: %.1f GB/s (%d thread(s), best of 3 x 0.3 s)\n",
                 MeasureReadBandwidthGBs(threads), threads);
   }
@@ -97,9 +101,9 @@ int Main(int argc, char** argv) {
     if (std::string(shape.name).find(filter) == std::string::npos) continue;
     std::vector<float> weight(static_cast<size_t>(shape.out * shape.in));
     for (float& value : weight) value = uniform(generator);
-    std::vector<float> x(static_cast<size_t>(8 * shape.in));
+    std::vector<float> x(static_cast<size_t>(16 * shape.in));
     for (float& value : x) value = uniform(generator);
-    std::vector<float> y(static_cast<size_t>(8 * shape.out));
+    std::vector<float> y(static_cast<size_t>(16 * shape.out));
     for (DType dtype : {DType::kInt8, DType::kBF16}) {
       std::vector<std::unique_ptr<kernels::PackedMatrix>> copies;
       auto first = kernels::PackedMatrix::Create(weight.data(), shape.out, shape.in, dtype);
@@ -115,9 +119,9 @@ int Main(int argc, char** argv) {
         copies.push_back(
             *kernels::PackedMatrix::Create(weight.data(), shape.out, shape.in, dtype));
       }
-      for (int threads : {1, 2}) {
+      for (int threads : thread_counts) {
         omp_set_num_threads(threads);
-        for (int64_t rows : {1, 2, 4}) {
+        for (int64_t rows : {1, 2, 4, 8, 16}) {
           const Rates rates = Measure(probe, threads, count, rounds, window, [&](int i) {
             (void)copies[i]->Multiply(x.data(), rows, y.data());
           });
@@ -130,13 +134,14 @@ int Main(int argc, char** argv) {
         }
       }
     }
-    // Baseline: oneDNN (kernels::Linear) int8 and bf16 at M=1, created under each thread count.
+    // Baseline: oneDNN (kernels::Linear) int8 and bf16 at M=1 and 16, created under each thread
+    // count.
     for (DType dtype : {DType::kInt8, DType::kBF16}) {
-      for (int threads : {1, 2}) {
+      for (int threads : thread_counts) {
         omp_set_num_threads(threads);
         std::vector<std::unique_ptr<kernels::Linear>> copies;
         auto first = kernels::Linear::Create(weight.data(), nullptr, shape.out, shape.in, dtype,
-                                             kernels::Activation::kNone, /*max_rows=*/1);
+                                             kernels::Activation::kNone, /*max_rows=*/16);
         if (!first.ok()) {
           std::fprintf(stderr, "%s\n", first.status().ToString().c_str());
           return 1;
@@ -146,16 +151,19 @@ int Main(int argc, char** argv) {
         const int count = static_cast<int>(std::max<int64_t>(1, kWorkingSetBytes / bytes));
         while (static_cast<int>(copies.size()) < count) {
           copies.push_back(*kernels::Linear::Create(weight.data(), nullptr, shape.out, shape.in,
-                                                    dtype, kernels::Activation::kNone, 1));
+                                                    dtype, kernels::Activation::kNone, 16));
         }
-        const Rates rates = Measure(probe, threads, count, rounds, window, [&](int i) {
-          (void)copies[i]->Forward(x.data(), 1, y.data());
-        });
-        const double gbs = rates.calls_per_second * static_cast<double>(bytes) / 1e9;
-        std::printf("%-30s %-5s %2d %2d %7.1f %7.1f %8.0f%% %8.1f  [oneDNN %s]\n", shape.name,
-                    std::string(kernels::DTypeName(dtype)).c_str(), 1, threads, gbs,
-                    rates.bandwidth, 100.0 * gbs / rates.bandwidth,
-                    1e6 / rates.calls_per_second, copies[0]->ImplementationName().c_str());
+        for (int64_t rows : {1, 16}) {
+          const Rates rates = Measure(probe, threads, count, rounds, window, [&](int i) {
+            (void)copies[i]->Forward(x.data(), rows, y.data());
+          });
+          const double gbs = rates.calls_per_second * static_cast<double>(bytes) / 1e9;
+          std::printf("%-30s %-5s %2lld %2d %7.1f %7.1f %8.0f%% %8.1f  [oneDNN %s]\n", shape.name,
+                      std::string(kernels::DTypeName(dtype)).c_str(),
+                      static_cast<long long>(rows), threads, gbs, rates.bandwidth,
+                      100.0 * gbs / rates.bandwidth, 1e6 / rates.calls_per_second,
+                      copies[0]->ImplementationName().c_str());
+        }
       }
     }
   }

@@ -1,8 +1,8 @@
 #include "tests/bench/peak.h"
 
 #include <omp.h>
+#include <time.h>
 
-#include <chrono>
 #include <iostream>
 #include <random>
 #include <vector>
@@ -11,7 +11,7 @@
 
 namespace slm::bench {
 
-double MeasurePeakGops(kernels::DType dtype, int threads) {
+double MeasurePeakGops(kernels::DType dtype, int threads, bool thread_cpu_time) {
   const int64_t m = kPeakRows, k = kPeakFeatures, n = kPeakFeatures;
   std::mt19937 generator(42);
   std::uniform_real_distribution<float> distribution(-1.0f, 1.0f);
@@ -29,14 +29,20 @@ double MeasurePeakGops(kernels::DType dtype, int threads) {
     return 0.0;
   }
   (*linear)->Forward(x.data(), m, y.data()).IgnoreError();  // warm up caches and OpenMP threads
-  using Clock = std::chrono::steady_clock;
-  const Clock::time_point start = Clock::now();
+  const clockid_t clock = thread_cpu_time && threads == 1 ? CLOCK_THREAD_CPUTIME_ID
+                                                           : CLOCK_MONOTONIC;
+  auto now = [clock] {
+    timespec value;
+    clock_gettime(clock, &value);
+    return static_cast<double>(value.tv_sec) + 1e-9 * static_cast<double>(value.tv_nsec);
+  };
+  const double start = now();
   int64_t iterations = 0;
   double seconds = 0.0;
   do {
     (*linear)->Forward(x.data(), m, y.data()).IgnoreError();
     ++iterations;
-    seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    seconds = now() - start;
   } while (seconds < 0.3);
   omp_set_num_threads(previous_threads);
   return 2.0 * m * k * n * iterations / seconds / 1e9;

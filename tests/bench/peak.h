@@ -20,8 +20,10 @@ inline constexpr int64_t kPeakFeatures = 2048;
 
 // Times Linear(2048 -> 2048, `dtype`) on 512 rows for about 0.3 s with `threads` OpenMP threads
 // and returns billions of multiply-add operations (2 per MAC) per second; 0 if the layer cannot
-// be created (its error is printed to stderr).
-double MeasurePeakGops(kernels::DType dtype, int threads);
+// be created (its error is printed to stderr). Wall-clock time, or with thread_cpu_time and one
+// thread the calling thread's CPU time (as benchmarks that time themselves so on a shared
+// machine).
+double MeasurePeakGops(kernels::DType dtype, int threads, bool thread_cpu_time = false);
 
 }  // namespace slm::bench
 
