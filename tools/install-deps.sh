@@ -23,6 +23,9 @@ done
 
 # Node.js and npm come with the machine image; install Debian's when they are absent.
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+# kubectl renders the Kustomize overlays (tests/deploy). Debian's kubernetes-client (1.20) where
+# none is on PATH: installing it beside another kubectl package would collide on /usr/bin/kubectl.
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} Debian packages present"

@@ -43,8 +43,17 @@ def cross_check(objects):
                 if all(d["spec"]["template"]["metadata"]["labels"].get(k) == v
                        for k, v in selector.items())]
 
+    # Every object of ours carries the part-of label (the scrape configuration keeps pods by it);
+    # each file sets it, since kubectl 1.20's Kustomize has no labels-without-selectors field.
+    for o in objects:
+        if o["kind"] != "Namespace" and o["metadata"].get("labels", {}).get(
+                "app.kubernetes.io/part-of") != "slm-gateway":
+            problems.append(f"{o['kind']}/{o['metadata']['name']}: no label "
+                            "app.kubernetes.io/part-of: slm-gateway")
     for name, d in deployments.items():
         labels = d["spec"]["template"]["metadata"]["labels"]
+        if labels.get("app.kubernetes.io/part-of") != "slm-gateway":
+            problems.append(f"Deployment/{name}: pods lack app.kubernetes.io/part-of")
         for k, v in d["spec"]["selector"]["matchLabels"].items():
             if labels.get(k) != v:
                 problems.append(f"Deployment/{name}: selector {k}={v} does not match its pods")
@@ -161,9 +170,11 @@ class KustomizeTest(unittest.TestCase):
         service = next(o for o in objects if o["kind"] == "Service"
                        and o["metadata"]["name"] == "slm-worker-sentiment")
         service["spec"]["clusterIP"] = "10.0.0.1"
+        del service["metadata"]["labels"]["app.kubernetes.io/part-of"]
         problems = "\n".join(cross_check(objects))
         for needle in ["readinessProbe port 1234", "readOnlyRootFilesystem",
-                       "references missing ConfigMap gone", "target", "must be headless"]:
+                       "references missing ConfigMap gone", "target", "must be headless",
+                       "Service/slm-worker-sentiment: no label app.kubernetes.io/part-of"]:
             self.assertIn(needle, problems)
 
     @unittest.skipUnless(shutil.which("node") and os.path.isdir(os.path.join(NPM, "typescript")),
@@ -222,7 +233,49 @@ class KustomizeTest(unittest.TestCase):
             self.assertNotEqual(out.returncode, 0)
 
 
+# The kustomization fields Debian 12's kubectl 1.20 (Kustomize v2.0.3) reads; current kubectl
+# reads them too (some with a deprecation warning) and renders the same objects.
+KUSTOMIZE_V2_FIELDS = {
+    "apiVersion", "kind", "namespace", "namePrefix", "nameSuffix", "commonLabels",
+    "commonAnnotations", "resources", "bases", "images", "configMapGenerator", "secretGenerator",
+    "generatorOptions", "patchesJson6902", "patchesStrategicMerge", "vars", "crds"}
+
+
+def kustomization_problems(directory, doc):
+    """What in one kustomization kubectl 1.20 cannot read. Returns a list of sentences."""
+    problems = [f"{directory}: field {k} (kubectl 1.20 cannot read it)"
+                for k in sorted(set(doc) - KUSTOMIZE_V2_FIELDS)]
+    for resource in doc.get("resources", []):
+        if os.path.isdir(os.path.join(directory, resource)):
+            problems.append(f"{directory}: resources entry {resource} is a folder (list it "
+                            "under bases)")
+    for patch in doc.get("patchesJson6902", []):
+        target = patch.get("target", {})
+        if "path" not in patch or not {"version", "kind", "name"} <= set(target):
+            problems.append(f"{directory}: patchesJson6902 entries need path and target "
+                            "version, kind, name")
+    return problems
+
+
 class StaticTest(unittest.TestCase):
+    def test_kustomizations_are_readable_by_kubectl_1_20(self):
+        paths = glob.glob(os.path.join(KUSTOMIZE, "**", "kustomization.yaml"), recursive=True)
+        self.assertGreaterEqual(len(paths), 5)
+        problems = []
+        for path in paths:
+            with open(path) as f:
+                problems += kustomization_problems(os.path.dirname(path), yaml.safe_load(f))
+        self.assertEqual(problems, [], "\n".join(problems))
+        # The check itself: the newer syntax is reported.
+        newer = {"resources": ["../../base"], "labels": [{"pairs": {"a": "b"}}],
+                 "patches": [{"target": {"kind": "Deployment"}, "patch": "[]"}],
+                 "patchesJson6902": [{"target": {"kind": "Deployment"}, "patch": "[]"}]}
+        found = "\n".join(kustomization_problems(os.path.join(KUSTOMIZE, "overlays", "dev"),
+                                                  newer))
+        for needle in ["field labels", "field patches", "../../base is a folder",
+                       "need path and target"]:
+            self.assertIn(needle, found)
+
     def test_yamllint(self):
         if not shutil.which("yamllint"):
             self.skipTest("yamllint is not installed (tools/install-deps.sh installs it)")
