@@ -7,8 +7,8 @@
 FROM debian:12 AS build
 WORKDIR /src
 COPY tools/install-deps.sh tools/install-deps.sh
-COPY tools/npm/package.json tools/npm/package-lock.json tools/npm/
-RUN bash tools/install-deps.sh && rm -rf /var/lib/apt/lists/*
+# --no-npm: the npm tools are for tests and dashboards; the build reaches only the Debian mirror.
+RUN bash tools/install-deps.sh --no-npm && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
  && cmake --build build --target slm-router slmctl
