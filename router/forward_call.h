@@ -131,19 +131,10 @@ class ForwardCall final : public grpc::ServerUnaryReactor {
     timings->set_queue_us(report.queue_us());
     timings->set_compute_us(report.compute_us());
     timings->set_total_us(ToMicros(total));
-    RouterMetrics& metrics = service_->metrics();
-    metrics.requests
-        .Add({{"route", decision_.route()},
-              {"model", report.model()},
-              {"operation", operation_},
-              {"outcome", "ok"}})
-        .Increment();
-    metrics.latency
-        .Add({{"route", decision_.route()}, {"operation", operation_}},
-             monitoring::LatencyBucketsSeconds())
-        .Observe(ToSeconds(total));
-    metrics.overhead.Add({{"route", decision_.route()}}, monitoring::MicroLatencyBucketsSeconds())
-        .Observe(ToSeconds(overhead));
+    RequestMetrics& metrics = service_->metrics().per_request;
+    metrics.RequestsOk(decision_.route(), report.model(), operation_).Increment();
+    metrics.Latency(decision_.route(), operation_).Observe(ToSeconds(total));
+    metrics.Overhead(decision_.route()).Observe(ToSeconds(overhead));
     Finish(grpc::Status::OK);
   }
 

@@ -71,9 +71,7 @@ absl::Status GatewayServiceImpl::Admit(grpc::CallbackServerContext* context,
   if (!decided.ok()) return decided.status();
   *decision = *std::move(decided);
   for (const slmgw::v1::RouteSignal& signal : decision->signals()) {
-    metrics_->classification
-        .Add({{"signal", signal.name()}}, monitoring::MicroLatencyBucketsSeconds())
-        .Observe(signal.duration_ns() * 1e-9);
+    metrics_->per_request.Classification(signal.name()).Observe(signal.duration_ns() * 1e-9);
     if (signal.name() == "fast" || signal.name() == "encoder") {
       metrics_->confidence.Add({{"signal", signal.name()}}, ConfidenceBuckets())
           .Observe(signal.confidence());
@@ -81,8 +79,7 @@ absl::Status GatewayServiceImpl::Admit(grpc::CallbackServerContext* context,
   }
   const std::string deciding_signal =
       decision->signals().empty() ? "none" : decision->signals().rbegin()->name();
-  metrics_->decisions.Add({{"route", decision->route()}, {"signal", deciding_signal}})
-      .Increment();
+  metrics_->per_request.Decisions(decision->route(), deciding_signal).Increment();
   auto it = state.pools.find(decision->pool());
   const slmgw::config::v1::RouteConfig* route = state.route_table->FindRoute(decision->route());
   if (it == state.pools.end() && (route == nullptr || route->upstream().empty())) {

@@ -9,6 +9,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "router/request_metrics.h"
 
 namespace slm::router {
 
@@ -38,6 +39,9 @@ struct RouterMetrics {
   prometheus::Family<prometheus::Counter>& cascade_escalations;  // {route, operation}
   prometheus::Family<prometheus::Counter>& upstream_requests;    // {upstream, outcome}
   prometheus::Family<prometheus::Histogram>& upstream_latency;   // {upstream}
+
+  // The request path's series of the families above, looked up once (request_metrics.h).
+  RequestMetrics per_request{requests, latency, overhead, decisions, classification};
 };
 
 }  // namespace slm::router

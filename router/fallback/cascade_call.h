@@ -309,18 +309,11 @@ class CascadeCall final : public grpc::ServerUnaryReactor {
     timings->set_queue_us(answer.queue_us);
     timings->set_compute_us(answer.compute_us);
     timings->set_total_us(ToMicros(total));
-    metrics_->requests
-        .Add({{"route", answer.route},
-              {"model", answer.model},
-              {"operation", Op::kOperation},
-              {"outcome", "ok"}})
-        .Increment();
-    metrics_->latency
-        .Add({{"route", answer.route}, {"operation", Op::kOperation}},
-             monitoring::LatencyBucketsSeconds())
+    RequestMetrics& metrics = metrics_->per_request;
+    metrics.RequestsOk(answer.route, answer.model, Op::kOperation).Increment();
+    metrics.Latency(answer.route, Op::kOperation)
         .Observe(std::chrono::duration<double>(total).count());
-    metrics_->overhead.Add({{"route", answer.route}}, monitoring::MicroLatencyBucketsSeconds())
-        .Observe(std::chrono::duration<double>(overhead).count());
+    metrics.Overhead(answer.route).Observe(std::chrono::duration<double>(overhead).count());
     Finish(grpc::Status::OK);
   }
 

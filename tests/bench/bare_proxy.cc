@@ -14,6 +14,7 @@
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 
 #include <atomic>
 #include <csignal>
@@ -31,6 +32,8 @@
 ABSL_FLAG(std::string, upstreams, "", "comma-separated host:port list to forward to (required)");
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "gRPC address host:port");
 ABSL_FLAG(std::string, ready_file, "", "write {\"grpc_port\": P, \"metrics_port\": 0} here");
+ABSL_FLAG(bool, health_service, false,
+          "also serve gRPC's default (synchronous) health service, as slm-router does");
 
 namespace {
 
@@ -110,6 +113,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  if (absl::GetFlag(FLAGS_health_service)) grpc::EnableDefaultHealthCheckService(true);
   ProxyService service(upstreams);
   int port = 0;
   grpc::ServerBuilder builder;
