@@ -4,6 +4,7 @@ RoPE (checked against rotary math done here), fused phi3 tensors, qwen2 biases, 
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -130,6 +131,100 @@ class ConvertDecoderTest(unittest.TestCase):
         result, _ = self.convert(HF_CONFIG, state)
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("model.norm.weight", result.stderr)
+
+    def test_state_dict_from_gguf_inverts_the_export(self):
+        # q8_0 export then read back (dequantized, Q/K rows un-permuted) equals the weights the
+        # exporter's own round trip predicts; f32 reads back exactly.
+        config = llama.DecoderConfig.from_hf(HF_CONFIG)
+        state = llama.random_state_dict(config, seed=8)
+        for kind in ("f32", "q8_0"):
+            out = os.path.join(self.dir.name, f"{kind}.gguf")
+            llama.to_gguf(config, state, out, weight_type=kind)
+            read_config, read_state = llama.state_dict_from_gguf(out)
+            self.assertEqual((read_config.hidden_size, read_config.num_kv_heads,
+                              read_config.tie_embeddings), (64, 2, False))
+            expected = llama.roundtrip_state_dict(config, state, kind)
+            self.assertEqual(set(read_state), set(expected))
+            for name, tensor in expected.items():
+                self.assertTrue(torch.equal(read_state[name], tensor.float()), f"{kind} {name}")
+
+
+# A small corpus for spm_train (byte fallback takes 259 of the 320 ids; the rest are merges).
+SPM_CORPUS = [
+    "The quick brown fox jumps over the lazy dog near the river bank.",
+    "Congress shall make no law respecting an establishment of religion.",
+    "We the people of the United States, in order to form a more perfect union.",
+    "A fortune cookie says: you will find a bug in the code you wrote yesterday.",
+    "Numbers like 1790 and 2018 are split into digits by the tokenizer.",
+] * 40
+
+
+def train_tiny_spm(folder, vocab_size=320):
+    """spm_train (Debian's sentencepiece) BPE with byte fallback, llama's conventions; returns
+    the model prefix."""
+    corpus = os.path.join(folder, "corpus.txt")
+    with open(corpus, "w", encoding="utf-8") as f:
+        f.write("\n".join(SPM_CORPUS) + "\n")
+    prefix = os.path.join(folder, "spm")
+    subprocess.run(["spm_train", f"--input={corpus}", f"--model_prefix={prefix}",
+                    f"--vocab_size={vocab_size}", "--model_type=bpe", "--byte_fallback=true",
+                    "--normalization_rule_name=identity", "--remove_extra_whitespaces=false",
+                    "--split_digits=true", "--unk_id=0", "--bos_id=1", "--eos_id=2",
+                    "--pad_id=-1"], check=True, capture_output=True)
+    return prefix
+
+
+@unittest.skipUnless(shutil.which("spm_train"), "spm_train absent: install Debian's sentencepiece")
+class ConvertSpmVocabularyTest(unittest.TestCase):
+    """--spm-vocab embeds spm_train's vocabulary; the expected values are read from the .vocab
+    file here, independently of pyslm.spm_vocab."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+        self.prefix = train_tiny_spm(self.dir.name)
+
+    def convert(self, vocab_path, vocab_size=320):
+        out = os.path.join(self.dir.name, "model.gguf")
+        shape = json.dumps({"vocab_size": vocab_size, "hidden_size": 32, "num_layers": 1,
+                            "num_heads": 2, "num_kv_heads": 1, "ffn_size": 64})
+        result = subprocess.run([sys.executable, CONVERT, "--random", "llama", "--shape", shape,
+                                 "--spm-vocab", vocab_path, "--out", out],
+                                capture_output=True, text=True, check=False)
+        return result, out
+
+    def test_pieces_scores_and_types_are_embedded(self):
+        result, out = self.convert(self.prefix + ".vocab")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        metadata = gguf_test_reader.parse_file(out)["metadata"]
+        with open(self.prefix + ".vocab", encoding="utf-8") as f:
+            rows = [line.rstrip("\n").split("\t") for line in f]
+        self.assertEqual(metadata["tokenizer.ggml.model"][1], "llama")
+        self.assertEqual(metadata["tokenizer.ggml.tokens"][1][1], [r[0] for r in rows])
+        self.assertEqual(metadata["tokenizer.ggml.scores"][1][1], [float(r[1]) for r in rows])
+        types = metadata["tokenizer.ggml.token_type"][1][1]
+        self.assertEqual(types[:3], [2, 3, 3])
+        self.assertEqual(types[3:3 + 256], [6] * 256)  # <0x00> .. <0xFF> follow the specials
+        self.assertEqual(rows[3 + 0x41][0], "<0x41>")
+        self.assertEqual(set(types[259:]), {1})
+        self.assertTrue(any(r[0].startswith("\u2581") for r in rows[259:]))
+
+    def test_bad_vocabularies_are_named(self):
+        result, _ = self.convert(self.prefix + ".vocab", vocab_size=400)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("320 pieces, but the model's vocab_size is 400", result.stderr)
+        bad = os.path.join(self.dir.name, "bad.vocab")
+        for content, message in [("<unk>\t0\n<s>\n", "bad.vocab:2: expected piece<TAB>score"),
+                                 ("<unk>\t0\n<s>\tx\n", "bad.vocab:2: score 'x'"),
+                                 ("a\t0\nb\t0\nc\t0\n", "<unk> <s> </s>")]:
+            with open(bad, "w", encoding="utf-8") as f:
+                f.write(content)
+            result, _ = self.convert(bad)
+            self.assertNotEqual(result.returncode, 0)
+            self.assertIn(message, result.stderr)
+        result, _ = self.convert(os.path.join(self.dir.name, "none.vocab"))
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("none.vocab", result.stderr)
 
 
 if __name__ == "__main__":

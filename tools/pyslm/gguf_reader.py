@@ -12,6 +12,7 @@ import struct
 
 import numpy as np
 
+from pyslm import ggml_quants
 from pyslm import gguf_writer as w
 
 _TENSOR_DTYPES = {w.GGML_TYPE_F32: np.float32, w.GGML_TYPE_F16: np.float16}
@@ -21,7 +22,7 @@ class GGUFFile:
     def __init__(self, version, metadata, tensors):
         self.version = version
         self.metadata = metadata  # key -> int | float | bool | str | list
-        self.tensors = tensors  # name -> numpy array (F32/F16 only)
+        self.tensors = tensors  # name -> numpy array (F32/F16; quantized ones with dequantize)
 
 
 class _Cursor:
@@ -49,7 +50,9 @@ class _Cursor:
         return self.take(w._SCALAR_FORMATS[value_type])
 
 
-def read_gguf(path, load_tensors=True):
+def read_gguf(path, load_tensors=True, dequantize=False):
+    """dequantize: decode every ggml type tools/pyslm/ggml_quants knows (Q8_0, Q4_K, ...) to
+    float32; without it only F32 and F16 tensors load."""
     with open(path, "rb") as f:
         data = f.read()
     if data[:4] != w.GGUF_MAGIC:
@@ -74,7 +77,16 @@ def read_gguf(path, load_tensors=True):
     data_start = cursor.pos + (-cursor.pos) % alignment
     tensors = {}
     if load_tensors:
+        quant_names = {code: name for name, (code, _, _) in ggml_quants.TYPES.items()}
         for name, dims, ggml_type, offset in infos:
+            if dequantize and ggml_type not in _TENSOR_DTYPES and ggml_type in quant_names:
+                kind = quant_names[ggml_type]
+                _, per_block, block_bytes = ggml_quants.TYPES[kind]
+                size = int(np.prod(dims)) // per_block * block_bytes
+                start = data_start + offset
+                tensors[name] = ggml_quants.dequantize(data[start:start + size], kind,
+                                                       list(reversed(dims)))
+                continue
             if ggml_type not in _TENSOR_DTYPES:
                 raise ValueError(f"{path}: tensor {name} has ggml type {ggml_type}, "
                                  "only F32 and F16 are supported")

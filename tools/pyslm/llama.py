@@ -296,6 +296,47 @@ def permute_rows_for_norm_rope(weight, n_head):
             .swapaxes(1, 2).reshape(w.shape))
 
 
+def state_dict_from_gguf(path):
+    """(DecoderConfig, HF-named float32 state dict) read back from a llama GGUF that to_gguf wrote
+    (tied embeddings when there is no output.weight; quantized weights dequantized): the weights
+    a correct reader computes with, for checking our worker against this reference."""
+    from pyslm.gguf_reader import read_gguf  # here: gguf_reader imports nothing of this module
+    gguf = read_gguf(path, dequantize=True)
+    m, t = gguf.metadata, gguf.tensors
+    arch = m["general.architecture"]
+    if arch != "llama":
+        raise ValueError(f"{path}: state_dict_from_gguf reads llama files, got {arch!r}")
+    config = DecoderConfig(
+        architecture=arch, vocab_size=len(m["tokenizer.ggml.tokens"]),
+        hidden_size=m[f"{arch}.embedding_length"], num_layers=m[f"{arch}.block_count"],
+        num_heads=m[f"{arch}.attention.head_count"],
+        num_kv_heads=m[f"{arch}.attention.head_count_kv"],
+        ffn_size=m[f"{arch}.feed_forward_length"], context_length=m[f"{arch}.context_length"],
+        rope_theta=m[f"{arch}.rope.freq_base"],
+        rms_eps=m[f"{arch}.attention.layer_norm_rms_epsilon"],
+        tie_embeddings="output.weight" not in t)
+
+    def unpermute(weight, n_head):  # inverse of permute_rows_for_norm_rope
+        w = np.asarray(weight)
+        return (w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:])
+                .swapaxes(1, 2).reshape(w.shape))
+
+    state = {"model.embed_tokens.weight": t["token_embd.weight"],
+             "model.norm.weight": t["output_norm.weight"]}
+    if not config.tie_embeddings:
+        state["lm_head.weight"] = t["output.weight"]
+    for i in range(config.num_layers):
+        n, b = _layer_names(config, i), f"blk.{i}."
+        state.update({
+            n["attn_norm"]: t[b + "attn_norm.weight"], n["ffn_norm"]: t[b + "ffn_norm.weight"],
+            n["q"]: unpermute(t[b + "attn_q.weight"], config.num_heads),
+            n["k"]: unpermute(t[b + "attn_k.weight"], config.num_kv_heads),
+            n["v"]: t[b + "attn_v.weight"], n["o"]: t[b + "attn_output.weight"],
+            n["gate"]: t[b + "ffn_gate.weight"], n["up"]: t[b + "ffn_up.weight"],
+            n["down"]: t[b + "ffn_down.weight"]})
+    return config, {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()}
+
+
 def quantizable(name, shape, weight_type):
     """Whether export stores this tensor in `weight_type` (2-D weights with whole blocks)."""
     return len(shape) == 2 and shape[1] % ggml_quants.block_size(weight_type) == 0
@@ -365,12 +406,15 @@ def synthetic_vocabulary(size):
     return tokens[:size], types[:size]
 
 
-def to_gguf(config, state, path, weight_type="f32", name=None, tokens=None, token_types=None):
+def to_gguf(config, state, path, weight_type="f32", name=None, tokens=None, token_types=None,
+            scores=None):
     """Writes the model as a GGUF file in llama.cpp's conventions.
 
     weight_type: "f32", "f16", "bf16", "q8_0", "q4_0", "q4_k" or "q6_k" for 2-D weights whose
     rows are whole blocks (others and 1-D tensors stay F32, as llama.cpp keeps norms in F32).
-    tokens: vocabulary (default: synthetic_vocabulary) written as tokenizer.ggml.* (llama).
+    tokens: vocabulary (default: synthetic_vocabulary) written as tokenizer.ggml.* (llama);
+    token_types: llama.cpp token types per token (1 normal, 2 unknown, 3 control, 6 byte);
+    scores: SentencePiece scores per token (default: -index, i.e. earlier pieces merge first).
     """
     config.validate()
     c = config
@@ -408,7 +452,12 @@ def to_gguf(config, state, path, weight_type="f32", name=None, tokens=None, toke
         tokens, token_types = synthetic_vocabulary(c.vocab_size)
     writer.add_string("tokenizer.ggml.model", "llama")
     writer.add_string_array("tokenizer.ggml.tokens", tokens)
-    writer.add_array("tokenizer.ggml.scores", 6, [float(-i) for i in range(len(tokens))])
+    if scores is None:
+        scores = [float(-i) for i in range(len(tokens))]
+    if len(scores) != len(tokens) or (token_types and len(token_types) != len(tokens)):
+        raise ValueError(f"{len(tokens)} tokens but {len(scores)} scores and "
+                         f"{len(token_types or tokens)} token types")
+    writer.add_array("tokenizer.ggml.scores", 6, [float(s) for s in scores])
     writer.add_i32_array("tokenizer.ggml.token_type", token_types or [1] * len(tokens))
     if len(tokens) > 2:
         writer.add_u32("tokenizer.ggml.bos_token_id", 1)
