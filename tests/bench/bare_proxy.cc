@@ -28,6 +28,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 
 ABSL_FLAG(std::string, upstreams, "", "comma-separated host:port list to forward to (required)");
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "gRPC address host:port");
@@ -113,6 +114,9 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // As the servers do (common/server_tuning.h): no absl::Mutex deadlock detection, which gRPC's
+  // own mutexes would otherwise pay on Debian's Abseil.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (absl::GetFlag(FLAGS_health_service)) grpc::EnableDefaultHealthCheckService(true);
   ProxyService service(upstreams);
   int port = 0;

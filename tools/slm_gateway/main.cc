@@ -19,6 +19,7 @@
 #include "common/logging.h"
 #include "common/process_config.h"
 #include "common/server_lifecycle.h"
+#include "common/server_tuning.h"
 #include "common/serving.h"
 #include "monitoring/metrics_server.h"
 #include "router/config_reloader.h"
@@ -131,6 +132,7 @@ int Run() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  slm::TuneServerProcess();
   slm::BlockTerminationSignals();
   absl::SetProgramUsageMessage("slm-gateway: router and workers in one process");
   absl::ParseCommandLine(argc, argv);

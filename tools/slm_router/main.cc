@@ -10,6 +10,7 @@
 #include "common/logging.h"
 #include "common/process_config.h"
 #include "common/server_lifecycle.h"
+#include "common/server_tuning.h"
 #include "common/serving.h"
 #include "monitoring/metrics_server.h"
 #include "router/config_reloader.h"
@@ -25,6 +26,7 @@ ABSL_FLAG(std::string, models_dir, "",
 ABSL_FLAG(std::string, ready_file, "", "write {grpc_port, metrics_port} here once serving");
 
 int main(int argc, char** argv) {
+  slm::TuneServerProcess();
   slm::BlockTerminationSignals();
   absl::SetProgramUsageMessage("slm-router --config FILE: route requests to worker pools");
   absl::ParseCommandLine(argc, argv);

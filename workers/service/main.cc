@@ -17,6 +17,7 @@
 #include "common/logging.h"
 #include "common/process_config.h"
 #include "common/server_lifecycle.h"
+#include "common/server_tuning.h"
 #include "common/serving.h"
 #include "monitoring/metrics_server.h"
 #include "workers/service/worker_service.h"
@@ -59,6 +60,7 @@ absl::StatusOr<std::shared_ptr<const slmgw::config::v1::GatewayConfig>> SingleMo
 }  // namespace
 
 int main(int argc, char** argv) {
+  slm::TuneServerProcess();
   slm::BlockTerminationSignals();
   absl::SetProgramUsageMessage(
       "slm-worker --config FILE | --model FILE.gguf: serve one model over gRPC");
