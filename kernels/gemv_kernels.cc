@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "kernels/vector_math.h"
@@ -23,8 +24,16 @@ namespace {
 #define SLM_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 // Bytes ahead of the current weight vector to prefetch (the hardware streamer alone leaves
-// some bandwidth unused on a single core).
-constexpr int64_t kPrefetchBytes = 1024;
+// some bandwidth unused on a single core). The distance must cover the memory latency at the
+// kernel's pace, and a 64-byte weight vector takes about M/2 cycles of multiply-adds with M
+// rows: 1024 bytes per row, up to prefetch_bytes (8 rows and more). At a fixed 1024 bytes the
+// 16-row kernel ran at ~50% of the int8 peak on a 4864-long K with the weights coming from
+// DRAM, at 8192 near 80-95% of it (docs/benchmarks.md).
+std::atomic<int64_t> prefetch_bytes{kDefaultGemvPrefetchBytes};
+
+int64_t PrefetchDistance(int rows) {
+  return std::min<int64_t>(int64_t{1024} * rows, prefetch_bytes.load(std::memory_order_relaxed));
+}
 
 // acc += u8 . s8 (4-byte groups). Inline asm because GCC 12 models the intrinsics' accumulator
 // as a separate input and emits a register copy per multiply-add (about a third more uops in
@@ -59,6 +68,7 @@ SLM_VNNI_TARGET void Int8Vnni(const GemvArgs& a, int64_t first, int64_t last) {
   // so every broadcast addresses one base register plus a constant.
   const auto* x32 = static_cast<const int32_t*>(a.activations);
   const auto* weights = static_cast<const int8_t*>(a.weights);
+  const int64_t prefetch = PrefetchDistance(M);
   for (int64_t b = first; b < last; ++b) {
     const int8_t* w = weights + b * groups * 64;
     __m512i acc[M][U];
@@ -69,7 +79,7 @@ SLM_VNNI_TARGET void Int8Vnni(const GemvArgs& a, int64_t first, int64_t last) {
     }
     int64_t g = 0;
     for (; g + U <= groups; g += U) {
-      _mm_prefetch(reinterpret_cast<const char*>(w + g * 64 + kPrefetchBytes), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(w + g * 64) + prefetch, _MM_HINT_T0);
 #pragma GCC unroll 4
       for (int u = 0; u < U; ++u) {
         if (M == 1) {
@@ -117,6 +127,7 @@ SLM_BF16_TARGET void Bf16Avx512(const GemvArgs& a, int64_t first, int64_t last) 
   const int64_t groups = a.layout->groups;
   const auto* x32 = static_cast<const int32_t*>(a.activations);  // group-interleaved pairs
   const auto* weights = static_cast<const uint16_t*>(a.weights);
+  const int64_t prefetch = PrefetchDistance(M);
   for (int64_t b = first; b < last; ++b) {
     const uint16_t* w = weights + b * groups * 32;
     __m512 acc[M][U];
@@ -127,7 +138,7 @@ SLM_BF16_TARGET void Bf16Avx512(const GemvArgs& a, int64_t first, int64_t last) 
     }
     int64_t g = 0;
     for (; g + U <= groups; g += U) {
-      _mm_prefetch(reinterpret_cast<const char*>(w + g * 32) + kPrefetchBytes, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(w + g * 32) + prefetch, _MM_HINT_T0);
 #pragma GCC unroll 4
       for (int u = 0; u < U; ++u) {
         if (M == 1) {
@@ -294,6 +305,9 @@ void PackBf16(const uint16_t* weight, int64_t out, int64_t in, const PackedLayou
     for (int64_t i = 0; i < in; ++i) block[(i / 2) * 32 + r * 2 + i % 2] = weight[o * in + i];
   }
 }
+
+void SetGemvPrefetchBytes(int64_t bytes) { prefetch_bytes.store(std::max<int64_t>(0, bytes)); }
+int64_t GemvPrefetchBytes() { return prefetch_bytes.load(); }
 
 void RunGemvBlocks(GemvIsa isa, DType dtype, const GemvArgs& args, int64_t first, int64_t last) {
   const int index = static_cast<int>(args.rows) - 1;

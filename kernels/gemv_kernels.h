@@ -62,6 +62,13 @@ struct GemvArgs {
   float* y = nullptr;                    // [rows][out]
 };
 
+// How far ahead of the current weight vector the AVX-512 kernels prefetch at most (bytes): the
+// distance is 1024 bytes per activation row up to this (0: no look-ahead). Process-wide, for
+// benchmarks choosing the distance; set while no Multiply runs.
+inline constexpr int64_t kDefaultGemvPrefetchBytes = 8192;
+void SetGemvPrefetchBytes(int64_t bytes);
+int64_t GemvPrefetchBytes();
+
 // Computes output blocks [first, last) with the given ISA's kernel for `dtype` (kInt8 or kBF16).
 void RunGemvBlocks(GemvIsa isa, DType dtype, const GemvArgs& args, int64_t first, int64_t last);
 

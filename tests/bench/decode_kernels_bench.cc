@@ -1,7 +1,7 @@
 // Decode GEMV speed as a fraction of the memory-bandwidth roofline measured in the same run.
 //
 //   OMP_WAIT_POLICY=PASSIVE build/tests/bench/decode_kernels_bench [--quick] [--filter=ffn_up]
-//       [--threads=1]
+//       [--threads=1] [--prefetch=1024,8192]  (GEMV prefetch distances compared in one run)
 //
 // For each weight shape of Qwen2.5-0.5B / TinyLlama-1.1B layers, dtype (int8, bf16), activation
 // rows M (1, 2, 4, 8, 16) and thread count (1, 2): PackedMatrix::Multiply GB/s (packed bytes streamed per
@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "kernels/gemv.h"
+#include "kernels/gemv_kernels.h"
 #include "kernels/linear.h"
 #include "tests/bench/bandwidth.h"
 
@@ -70,10 +72,23 @@ int Main(int argc, char** argv) {
   bool quick = false;
   std::string filter;  // --filter=SUBSTRING: only shapes whose name contains it
   std::vector<int> thread_counts = {1, 2};
+  const int64_t default_prefetch = kernels::internal::GemvPrefetchBytes();
+  std::vector<int64_t> prefetches = {default_prefetch};
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
     if (std::strncmp(argv[i], "--filter=", 9) == 0) filter = argv[i] + 9;
     if (std::strcmp(argv[i], "--threads=1") == 0) thread_counts = {1};
+    if (std::strncmp(argv[i], "--prefetch=", 11) == 0) {
+      // --prefetch=1024,8192: GEMV prefetch distances (most bytes; see gemv_kernels.h).
+      prefetches.clear();
+      const std::string list = argv[i] + 11;
+      for (size_t pos = 0; pos <= list.size();) {
+        size_t comma = list.find(',', pos);
+        if (comma == std::string::npos) comma = list.size();
+        prefetches.push_back(std::atoll(list.substr(pos, comma - pos).c_str()));
+        pos = comma + 1;
+      }
+    }
   }
   const double window = quick ? 0.03 : 0.06;
   const int rounds = quick ? 3 : 6;
@@ -122,15 +137,19 @@ int Main(int argc, char** argv) {
       for (int threads : thread_counts) {
         omp_set_num_threads(threads);
         for (int64_t rows : {1, 2, 4, 8, 16}) {
-          const Rates rates = Measure(probe, threads, count, rounds, window, [&](int i) {
-            (void)copies[i]->Multiply(x.data(), rows, y.data());
-          });
-          const double gbs = rates.calls_per_second * static_cast<double>(bytes) / 1e9;
-          std::printf("%-30s %-5s %2lld %2d %7.1f %7.1f %8.0f%% %8.1f  [%s]\n", shape.name,
-                      std::string(kernels::DTypeName(dtype)).c_str(),
-                      static_cast<long long>(rows), threads, gbs, rates.bandwidth,
-                      100.0 * gbs / rates.bandwidth, 1e6 / rates.calls_per_second,
-                      kernel.c_str());
+          for (int64_t prefetch : prefetches) {
+            kernels::internal::SetGemvPrefetchBytes(prefetch);
+            const Rates rates = Measure(probe, threads, count, rounds, window, [&](int i) {
+              (void)copies[i]->Multiply(x.data(), rows, y.data());
+            });
+            const double gbs = rates.calls_per_second * static_cast<double>(bytes) / 1e9;
+            std::printf("%-30s %-5s %2lld %2d %7.1f %7.1f %8.0f%% %8.1f  [%s prefetch=%lld]\n",
+                        shape.name, std::string(kernels::DTypeName(dtype)).c_str(),
+                        static_cast<long long>(rows), threads, gbs, rates.bandwidth,
+                        100.0 * gbs / rates.bandwidth, 1e6 / rates.calls_per_second,
+                        kernel.c_str(), static_cast<long long>(prefetch));
+          }
+          kernels::internal::SetGemvPrefetchBytes(default_prefetch);
         }
       }
     }
