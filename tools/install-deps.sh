@@ -22,6 +22,7 @@ packages=(
   python3-grpcio python3-protobuf python3-numpy python3-torch python3-yaml
   curl
   prometheus yamllint
+  sentencepiece fortunes
 )
 
 missing=()
