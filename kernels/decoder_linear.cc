@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "kernels/gemv.h"
+#include "kernels/gemv_kernels.h"
 
 namespace slm::kernels {
 
@@ -29,8 +30,9 @@ absl::Status CheckMaxRows(int64_t max_rows) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<DecoderLinear>> DecoderLinear::Assemble(
-    std::unique_ptr<PackedMatrix> packed, const float* dequantized, const float* bias,
-    int64_t out, int64_t in, DType dtype, int64_t max_rows) {
+    std::unique_ptr<PackedMatrix> packed, const float* dequantized, const int8_t* q,
+    const float* scales, const float* bias, int64_t out, int64_t in, DType dtype,
+    int64_t max_rows) {
   std::unique_ptr<DecoderLinear> layer(new DecoderLinear());
   layer->out_ = out;
   layer->in_ = in;
@@ -39,8 +41,13 @@ absl::StatusOr<std::unique_ptr<DecoderLinear>> DecoderLinear::Assemble(
   layer->packed_ = std::move(packed);
   if (layer->packed_ != nullptr && bias != nullptr) layer->bias_.assign(bias, bias + out);
   if (dtype == DType::kF32 || max_rows > PackedMatrix::kMaxRows) {
-    SLM_ASSIGN_OR_RETURN(layer->linear_, Linear::Create(dequantized, bias, out, in, dtype,
-                                                        Activation::kNone, max_rows));
+    if (dtype == DType::kInt8) {
+      SLM_ASSIGN_OR_RETURN(layer->linear_, Linear::CreateFromInt8(q, scales, bias, out, in,
+                                                                  Activation::kNone, max_rows));
+    } else {
+      SLM_ASSIGN_OR_RETURN(layer->linear_, Linear::Create(dequantized, bias, out, in, dtype,
+                                                          Activation::kNone, max_rows));
+    }
   }
   return layer;
 }
@@ -51,11 +58,23 @@ absl::StatusOr<std::unique_ptr<DecoderLinear>> DecoderLinear::Create(const float
                                                                      DType dtype,
                                                                      int64_t max_rows) {
   SLM_RETURN_IF_ERROR(CheckMaxRows(max_rows));
+  if (dtype == DType::kInt8 && weight != nullptr && out > 0 && in > 0 &&
+      out <= (int64_t{1} << 28) && in <= (int64_t{1} << 28)) {
+    // Quantize once for both copies (the packed one and oneDNN's).
+    if (const int64_t i = internal::FindNonFinite(weight, out * in); i >= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("PackedMatrix: weight[", i / in, ", ", i % in, "] is not finite"));
+    }
+    std::unique_ptr<int8_t[]> q(new int8_t[static_cast<size_t>(out * in)]);
+    std::vector<float> scales(static_cast<size_t>(out));
+    QuantizeRowsInt8(weight, out, in, q.get(), scales.data());
+    return CreateFromInt8(q.get(), scales.data(), bias, out, in, max_rows);
+  }
   std::unique_ptr<PackedMatrix> packed;
   if (dtype != DType::kF32) {
     SLM_ASSIGN_OR_RETURN(packed, PackedMatrix::Create(weight, out, in, dtype));
   }
-  return Assemble(std::move(packed), weight, bias, out, in, dtype, max_rows);
+  return Assemble(std::move(packed), weight, nullptr, nullptr, bias, out, in, dtype, max_rows);
 }
 
 absl::StatusOr<std::unique_ptr<DecoderLinear>> DecoderLinear::CreateFromInt8(
@@ -64,14 +83,7 @@ absl::StatusOr<std::unique_ptr<DecoderLinear>> DecoderLinear::CreateFromInt8(
   SLM_RETURN_IF_ERROR(CheckMaxRows(max_rows));
   SLM_ASSIGN_OR_RETURN(std::unique_ptr<PackedMatrix> packed,
                        PackedMatrix::CreateFromInt8(q, scales, out, in));
-  std::vector<float> dequantized;
-  if (max_rows > PackedMatrix::kMaxRows) {
-    dequantized.resize(static_cast<size_t>(out * in));
-    for (int64_t o = 0; o < out; ++o) {
-      for (int64_t i = 0; i < in; ++i) dequantized[o * in + i] = scales[o] * q[o * in + i];
-    }
-  }
-  return Assemble(std::move(packed), dequantized.data(), bias, out, in, DType::kInt8, max_rows);
+  return Assemble(std::move(packed), nullptr, q, scales, bias, out, in, DType::kInt8, max_rows);
 }
 
 absl::StatusOr<std::unique_ptr<DecoderLinear>> DecoderLinear::CreateFromBf16(
@@ -84,7 +96,8 @@ absl::StatusOr<std::unique_ptr<DecoderLinear>> DecoderLinear::CreateFromBf16(
     dequantized.resize(static_cast<size_t>(out * in));
     for (int64_t i = 0; i < out * in; ++i) dequantized[i] = Bf16ToFloat(weight[i]);
   }
-  return Assemble(std::move(packed), dequantized.data(), bias, out, in, DType::kBF16, max_rows);
+  return Assemble(std::move(packed), dequantized.data(), nullptr, nullptr, bias, out, in,
+                  DType::kBF16, max_rows);
 }
 
 absl::Status DecoderLinear::Forward(const float* x, int64_t rows, float* y) const {

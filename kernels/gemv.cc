@@ -47,11 +47,6 @@ AlignedBuffer& ThreadInterleavedBuffer() {
   return buffer;
 }
 
-int8_t RoundToInt8(float value) {
-  value = std::min(127.0f, std::max(-127.0f, value));
-  return static_cast<int8_t>(static_cast<int32_t>(value + (value >= 0.0f ? 0.5f : -0.5f)));
-}
-
 // Per-row symmetric quantization of activations to u8 (q + 128), padded with 128 (zero) to
 // `padded_in`; scale[r] = max|x_r| / 127, or 1 for an all-zero row. Row-major [rows][padded_in].
 SLM_KERNELS_MULTIVERSION
@@ -105,6 +100,23 @@ void F32Blocks(const float* w, const float* x, int64_t rows, int64_t in, int64_t
   }
 }
 
+// Load-time scans, written to vectorize (reductions without early exits).
+SLM_KERNELS_MULTIVERSION
+bool ContainsInt8Min(const int8_t* q, int64_t count) {
+  int found = 0;
+  for (int64_t i = 0; i < count; ++i) found |= q[i] == -128;
+  return found != 0;
+}
+
+SLM_KERNELS_MULTIVERSION
+void RowSumsInt8(const int8_t* q, int64_t out, int64_t in, int32_t* sums) {
+  for (int64_t o = 0; o < out; ++o) {
+    int32_t sum = 0;
+    for (int64_t i = 0; i < in; ++i) sum += q[o * in + i];
+    sums[o] = sum;
+  }
+}
+
 // int8 accumulates sum_i (x_i + 128) * q_i in int32: |sum| <= 255 * 127 * in < 2^31 needs
 // in <= 65536.
 constexpr int64_t kMaxInt8In = 65536;
@@ -141,15 +153,32 @@ float Bf16ToFloat(uint16_t bits) {
   return value;
 }
 
+// Vectorized (16 partial maxima; the clamp, the rounding select and the truncation map to
+// vector instructions) with exactly the scalar formula's results.
+SLM_KERNELS_MULTIVERSION
 void QuantizeRowsInt8(const float* weight, int64_t out, int64_t in, int8_t* q, float* scales) {
+  constexpr int kLanes = 16;
   for (int64_t o = 0; o < out; ++o) {
     const float* row = weight + o * in;
+    float partial[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= in; i += kLanes) {
+      for (int lane = 0; lane < kLanes; ++lane) {
+        partial[lane] = std::max(partial[lane], std::fabs(row[i + lane]));
+      }
+    }
     float abs_max = 0.0f;
-    for (int64_t i = 0; i < in; ++i) abs_max = std::max(abs_max, std::fabs(row[i]));
+    for (; i < in; ++i) abs_max = std::max(abs_max, std::fabs(row[i]));
+    for (float value : partial) abs_max = std::max(abs_max, value);
     const float scale = abs_max > 0.0f ? abs_max / 127.0f : 1.0f;
     scales[o] = scale;
     const float inverse = 1.0f / scale;
-    for (int64_t i = 0; i < in; ++i) q[o * in + i] = RoundToInt8(row[i] * inverse);
+    int8_t* q_row = q + o * in;
+    for (i = 0; i < in; ++i) {
+      float value = std::min(127.0f, std::max(-127.0f, row[i] * inverse));
+      value += value >= 0.0f ? 0.5f : -0.5f;
+      q_row[i] = static_cast<int8_t>(static_cast<int32_t>(value));
+    }
   }
 }
 
@@ -171,11 +200,9 @@ absl::StatusOr<std::unique_ptr<PackedMatrix>> PackedMatrix::Create(const float* 
                                                                    DType dtype) {
   if (absl::Status status = CheckSizes(out, in, dtype); !status.ok()) return status;
   if (weight == nullptr) return absl::InvalidArgumentError("PackedMatrix: weight is null");
-  for (int64_t i = 0; i < out * in; ++i) {
-    if (!std::isfinite(weight[i])) {
-      return absl::InvalidArgumentError(absl::StrCat("PackedMatrix: weight[", i / in, ", ",
-                                                     i % in, "] is not finite"));
-    }
+  if (const int64_t i = internal::FindNonFinite(weight, out * in); i >= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PackedMatrix: weight[", i / in, ", ", i % in, "] is not finite"));
   }
   switch (dtype) {
     case DType::kInt8: {
@@ -208,10 +235,12 @@ absl::StatusOr<std::unique_ptr<PackedMatrix>> PackedMatrix::CreateFromInt8(const
   if (q == nullptr || scales == nullptr) {
     return absl::InvalidArgumentError("PackedMatrix: int8 weights or scales are null");
   }
-  for (int64_t i = 0; i < out * in; ++i) {
-    if (q[i] == -128) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "PackedMatrix: int8 weight[", i / in, ", ", i % in, "] is -128; expected [-127, 127]"));
+  if (ContainsInt8Min(q, out * in)) {
+    for (int64_t i = 0; i < out * in; ++i) {
+      if (q[i] == -128) {
+        return absl::InvalidArgumentError(absl::StrCat("PackedMatrix: int8 weight[", i / in, ", ",
+                                                       i % in, "] is -128; expected [-127, 127]"));
+      }
     }
   }
   for (int64_t o = 0; o < out; ++o) {
@@ -228,12 +257,8 @@ absl::StatusOr<std::unique_ptr<PackedMatrix>> PackedMatrix::CreateFromInt8(const
   internal::PackInt8(q, out, in, layout, reinterpret_cast<int8_t*>(storage->packed.get()));
   storage->scales.assign(static_cast<size_t>(layout.padded_out), 0.0f);
   storage->sums.assign(static_cast<size_t>(layout.padded_out), 0);
-  for (int64_t o = 0; o < out; ++o) {
-    storage->scales[o] = scales[o];
-    int32_t sum = 0;
-    for (int64_t i = 0; i < in; ++i) sum += q[o * in + i];
-    storage->sums[o] = sum;
-  }
+  for (int64_t o = 0; o < out; ++o) storage->scales[o] = scales[o];
+  RowSumsInt8(q, out, in, storage->sums.data());
   return std::unique_ptr<PackedMatrix>(new PackedMatrix(out, in, DType::kInt8, std::move(storage)));
 }
 
@@ -340,6 +365,18 @@ std::string PackedMatrix::KernelName() const {
 }
 
 namespace internal {
+
+SLM_KERNELS_MULTIVERSION
+int64_t FindNonFinite(const float* x, int64_t count) {
+  int bad = 0;  // an OR reduction without an early exit vectorizes; then find the index
+  for (int64_t i = 0; i < count; ++i) bad |= !(std::fabs(x[i]) <= 3.40282347e38f);
+  if (bad == 0) return -1;
+  for (int64_t i = 0; i < count; ++i) {
+    if (!std::isfinite(x[i])) return i;
+  }
+  return -1;
+}
+
 void ForcePortableGemvForTesting(bool portable) { force_portable.store(portable); }
 }  // namespace internal
 

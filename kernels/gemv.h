@@ -106,9 +106,9 @@ class DecoderLinear {
                                                                int64_t max_rows);
 
   // From already-converted weights (see PackedMatrix::CreateFromInt8 / CreateFromBf16): the
-  // packed copy is made without a float round trip; the oneDNN copy (max_rows > kMaxRows) is
-  // built from the dequantized values (for int8 it re-quantizes to the same q when each row's
-  // max |q| is 127, as QuantizeRowsInt8 produces).
+  // packed copy is made without a float round trip; the oneDNN copy (max_rows > kMaxRows) takes
+  // the same int8 q and scales (Linear::CreateFromInt8), or the bf16 values widened to f32.
+  // Create with kInt8 quantizes once (QuantizeRowsInt8) and goes through CreateFromInt8.
   static absl::StatusOr<std::unique_ptr<DecoderLinear>> CreateFromInt8(const int8_t* q,
                                                                        const float* scales,
                                                                        const float* bias,
@@ -133,9 +133,11 @@ class DecoderLinear {
  private:
   DecoderLinear() = default;
   // Shared tail of the Create* functions: takes `packed`, adds bias and the oneDNN layer.
+  // oneDNN's copy comes from q/scales for kInt8, else from `dequantized` (f32 values).
   static absl::StatusOr<std::unique_ptr<DecoderLinear>> Assemble(
-      std::unique_ptr<PackedMatrix> packed, const float* dequantized, const float* bias,
-      int64_t out, int64_t in, DType dtype, int64_t max_rows);
+      std::unique_ptr<PackedMatrix> packed, const float* dequantized, const int8_t* q,
+      const float* scales, const float* bias, int64_t out, int64_t in, DType dtype,
+      int64_t max_rows);
   int64_t out_ = 0, in_ = 0, max_rows_ = 0;
   DType dtype_ = DType::kF32;
   std::unique_ptr<PackedMatrix> packed_;  // null for kF32

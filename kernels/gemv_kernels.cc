@@ -288,21 +288,41 @@ std::unique_ptr<char, FreeDeleter> AllocateAligned(int64_t bytes) {
   return memory;
 }
 
+// Writes each block's 64-byte group vectors in order, gathering one 4-byte lane per row (the
+// last group of a row whose `in` is not a multiple of 4 keeps its zero padding).
 void PackInt8(const int8_t* q, int64_t out, int64_t in, const PackedLayout& layout,
               int8_t* packed) {
-  for (int64_t o = 0; o < out; ++o) {
-    const int64_t b = o / kBlockRows, r = o % kBlockRows;
+  const int64_t full_groups = in / 4;
+  for (int64_t b = 0; b < layout.blocks; ++b) {
+    const int64_t rows = std::min<int64_t>(kBlockRows, out - b * kBlockRows);
+    const int8_t* source = q + b * kBlockRows * in;
     int8_t* block = packed + b * layout.groups * 64;
-    for (int64_t i = 0; i < in; ++i) block[(i / 4) * 64 + r * 4 + i % 4] = q[o * in + i];
+    for (int64_t g = 0; g < full_groups; ++g) {
+      int8_t* vector = block + g * 64;
+      for (int64_t r = 0; r < rows; ++r) std::memcpy(vector + r * 4, source + r * in + g * 4, 4);
+    }
+    for (int64_t i = full_groups * 4; i < in; ++i) {
+      for (int64_t r = 0; r < rows; ++r) {
+        block[full_groups * 64 + r * 4 + i % 4] = source[r * in + i];
+      }
+    }
   }
 }
 
 void PackBf16(const uint16_t* weight, int64_t out, int64_t in, const PackedLayout& layout,
               uint16_t* packed) {
-  for (int64_t o = 0; o < out; ++o) {
-    const int64_t b = o / kBlockRows, r = o % kBlockRows;
+  const int64_t full_groups = in / 2;
+  for (int64_t b = 0; b < layout.blocks; ++b) {
+    const int64_t rows = std::min<int64_t>(kBlockRows, out - b * kBlockRows);
+    const uint16_t* source = weight + b * kBlockRows * in;
     uint16_t* block = packed + b * layout.groups * 32;
-    for (int64_t i = 0; i < in; ++i) block[(i / 2) * 32 + r * 2 + i % 2] = weight[o * in + i];
+    for (int64_t g = 0; g < full_groups; ++g) {
+      uint16_t* vector = block + g * 32;
+      for (int64_t r = 0; r < rows; ++r) std::memcpy(vector + r * 2, source + r * in + g * 2, 4);
+    }
+    if (in % 2 != 0) {
+      for (int64_t r = 0; r < rows; ++r) block[full_groups * 32 + r * 2] = source[r * in + in - 1];
+    }
   }
 }
 

@@ -72,6 +72,9 @@ int64_t GemvPrefetchBytes();
 // Computes output blocks [first, last) with the given ISA's kernel for `dtype` (kInt8 or kBF16).
 void RunGemvBlocks(GemvIsa isa, DType dtype, const GemvArgs& args, int64_t first, int64_t last);
 
+// Index of the first non-finite value of x[0, count), or -1 (vectorized scan; in gemv.cc).
+int64_t FindNonFinite(const float* x, int64_t count);
+
 // Sets whether PackedMatrix objects created afterwards use the portable kernels (tests).
 void ForcePortableGemvForTesting(bool portable);
 

@@ -213,8 +213,8 @@ absl::StatusOr<std::vector<Bucket>> BuildBuckets(const Linear::State& state) {
 }
 
 // Reorders the user weights once into every distinct layout the buckets chose.
-// `quantized_weight` is the int8 copy of `weight` (int8 only; empty otherwise).
-absl::Status PrepareWeights(const float* weight, const std::vector<int8_t>& quantized_weight,
+// `quantized_weight` is the int8 copy of `weight` (int8 only; null otherwise).
+absl::Status PrepareWeights(const float* weight, const int8_t* quantized_weight,
                             Linear::State& state) {
   const memory::dim k = state.in_features, n = state.out_features;
   memory user_weights;
@@ -223,7 +223,7 @@ absl::Status PrepareWeights(const float* weight, const std::vector<int8_t>& quan
     if (state.dtype == DType::kInt8) {
       // PyTorch's [out, in] row-major is oneDNN's [K, N] in the transposed `ba` layout.
       user_weights = memory({{k, n}, DataType::s8, Tag::ba}, engine,
-                            const_cast<int8_t*>(quantized_weight.data()));
+                            const_cast<int8_t*>(quantized_weight));
     } else {
       user_weights = memory({{k, n}, DataType::f32, Tag::ba}, engine, const_cast<float*>(weight));
     }
@@ -270,23 +270,67 @@ const Bucket& ChooseBucket(const std::vector<Bucket>& buckets, int64_t remaining
 Linear::Linear(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Linear::~Linear() = default;
 
-absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const float* weight, const float* bias,
-                                                       int64_t out_features, int64_t in_features,
-                                                       DType dtype, Activation activation,
-                                                       int64_t max_rows) {
-  if (weight == nullptr) return absl::InvalidArgumentError("Linear: weight must not be null");
+namespace {
+
+// Shared tail of Linear::Create / CreateFromInt8: `state` has sizes, dtype, activation, bias and
+// (int8) weight_scales; `weight` is the f32 weight (not int8) and `quantized` the int8 one.
+absl::Status BuildAndPrepare(const float* weight, const int8_t* quantized, Linear::State& state) {
+  // Fuse as much of the epilogue as oneDNN keeps on a fast implementation. Int8 never fuses:
+  // the per-call activation scale must come before the bias and GELU (oneDNN 2.x adds the
+  // bias before output scales).
+  std::vector<Fusion> attempts;
+  if (state.dtype != DType::kInt8) {
+    attempts.push_back({!state.bias.empty(), state.activation == Activation::kGelu});
+    if (state.activation == Activation::kGelu) attempts.push_back({!state.bias.empty(), false});
+  }
+  attempts.push_back({false, false});
+  absl::Status last_error;
+  for (const Fusion& fusion : attempts) {
+    state.fusion = fusion;
+    absl::StatusOr<std::vector<Bucket>> buckets = BuildBuckets(state);
+    if (buckets.ok()) {
+      state.buckets = std::move(buckets).value();
+      break;
+    }
+    last_error = buckets.status();
+    if (!absl::IsFailedPrecondition(last_error)) return last_error;
+  }
+  if (state.buckets.empty()) return last_error;
+  return PrepareWeights(weight, quantized, state);
+}
+
+absl::Status CheckLinearSizes(int64_t out_features, int64_t in_features, int64_t max_rows) {
   if (out_features <= 0 || in_features <= 0 || max_rows <= 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("Linear: out_features, in_features and max_rows must be positive; got ",
                      out_features, ", ", in_features, ", ", max_rows));
   }
-  auto state = std::make_unique<State>();
+  return absl::OkStatus();
+}
+
+std::unique_ptr<Linear::State> NewState(const float* bias, int64_t out_features,
+                                        int64_t in_features, DType dtype, Activation activation,
+                                        int64_t max_rows) {
+  auto state = std::make_unique<Linear::State>();
   state->in_features = in_features;
   state->out_features = out_features;
   state->max_rows = max_rows;
   state->dtype = dtype;
   state->activation = activation;
   if (bias != nullptr) state->bias.assign(bias, bias + out_features);
+  return state;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const float* weight, const float* bias,
+                                                       int64_t out_features, int64_t in_features,
+                                                       DType dtype, Activation activation,
+                                                       int64_t max_rows) {
+  if (weight == nullptr) return absl::InvalidArgumentError("Linear: weight must not be null");
+  SLM_RETURN_IF_ERROR(CheckLinearSizes(out_features, in_features, max_rows));
+  std::unique_ptr<State> state =
+      NewState(bias, out_features, in_features, dtype, activation, max_rows);
   std::vector<int8_t> quantized_weight;
   if (dtype == DType::kInt8) {
     // Symmetric per-output-channel: row j is scale_j * q_j with q_j in [-127, 127]. The scales
@@ -301,29 +345,21 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const float* weight, cons
       QuantizeSymmetric(w, in_features, 1.0f / scale, quantized_weight.data() + row * in_features);
     }
   }
+  SLM_RETURN_IF_ERROR(BuildAndPrepare(weight, quantized_weight.data(), *state));
+  return std::unique_ptr<Linear>(new Linear(std::move(state)));
+}
 
-  // Fuse as much of the epilogue as oneDNN keeps on a fast implementation. Int8 never fuses:
-  // the per-call activation scale must come before the bias and GELU (oneDNN 2.x adds the
-  // bias before output scales).
-  std::vector<Fusion> attempts;
-  if (dtype != DType::kInt8) {
-    attempts.push_back({!state->bias.empty(), activation == Activation::kGelu});
-    if (activation == Activation::kGelu) attempts.push_back({!state->bias.empty(), false});
+absl::StatusOr<std::unique_ptr<Linear>> Linear::CreateFromInt8(
+    const int8_t* q, const float* scales, const float* bias, int64_t out_features,
+    int64_t in_features, Activation activation, int64_t max_rows) {
+  if (q == nullptr || scales == nullptr) {
+    return absl::InvalidArgumentError("Linear::CreateFromInt8: q and scales must not be null");
   }
-  attempts.push_back({false, false});
-  absl::Status last_error;
-  for (const Fusion& fusion : attempts) {
-    state->fusion = fusion;
-    absl::StatusOr<std::vector<Bucket>> buckets = BuildBuckets(*state);
-    if (buckets.ok()) {
-      state->buckets = std::move(buckets).value();
-      break;
-    }
-    last_error = buckets.status();
-    if (!absl::IsFailedPrecondition(last_error)) return last_error;
-  }
-  if (state->buckets.empty()) return last_error;
-  SLM_RETURN_IF_ERROR(PrepareWeights(weight, quantized_weight, *state));
+  SLM_RETURN_IF_ERROR(CheckLinearSizes(out_features, in_features, max_rows));
+  std::unique_ptr<State> state =
+      NewState(bias, out_features, in_features, DType::kInt8, activation, max_rows);
+  state->weight_scales.assign(scales, scales + out_features);
+  SLM_RETURN_IF_ERROR(BuildAndPrepare(nullptr, q, *state));
   return std::unique_ptr<Linear>(new Linear(std::move(state)));
 }
 

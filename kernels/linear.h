@@ -43,6 +43,18 @@ class Linear {
                                                         DType dtype, Activation activation,
                                                         int64_t max_rows);
 
+  // Int8 from weights already quantized symmetrically per output channel (W[o, i] = scales[o] *
+  // q[o, i], q [out_features, in_features] row-major, as QuantizeRowsInt8 in gemv.h makes them):
+  // what Create(..., DType::kInt8, ...) does after its own quantization, without redoing it.
+  // InvalidArgument for null q/scales or non-positive sizes.
+  static absl::StatusOr<std::unique_ptr<Linear>> CreateFromInt8(const int8_t* q,
+                                                                const float* scales,
+                                                                const float* bias,
+                                                                int64_t out_features,
+                                                                int64_t in_features,
+                                                                Activation activation,
+                                                                int64_t max_rows);
+
   // x: [rows, in_features], y: [rows, out_features], row-major f32, 1 <= rows <= max_rows.
   // Errors: InvalidArgument for rows out of range or null buffers.
   absl::Status Forward(const float* x, int64_t rows, float* y) const;

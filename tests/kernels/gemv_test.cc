@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <thread>
 #include <vector>
@@ -378,6 +379,146 @@ TEST(DecoderLinearTest, FromInt8AndBf16MatchFloatCreate) {
   }
   EXPECT_FALSE(DecoderLinear::CreateFromInt8(q.data(), scales.data(), nullptr, out, in, 0).ok());
   EXPECT_FALSE(DecoderLinear::CreateFromBf16(nullptr, nullptr, out, in, 4).ok());
+}
+
+// The vectorized QuantizeRowsInt8 against the documented scalar formula, including exact ties
+// (a row whose max is 127 has scale 1, so k + 0.5 must round away from zero) and an all-zero row.
+TEST(GemvTest, QuantizeRowsInt8MatchesScalarFormula) {
+  for (int64_t in : {1, 15, 16, 17, 33, 100}) {
+    const int64_t out = 4;
+    auto w = RandomUniform(out * in, -2.0f, 2.0f, static_cast<uint32_t>(in));
+    for (int64_t i = 0; i < in; ++i) w[1 * in + i] = 0.0f;  // all-zero row: scale 1, q 0
+    for (int64_t i = 0; i < in; ++i) {  // ties: -126.5 .. 126.5, then the max 127
+      w[2 * in + i] = static_cast<float>((i % 254) - 127) + 0.5f;
+    }
+    w[2 * in + in - 1] = 127.0f;
+    std::vector<int8_t> q(out * in);
+    std::vector<float> scales(out);
+    QuantizeRowsInt8(w.data(), out, in, q.data(), scales.data());
+    for (int64_t o = 0; o < out; ++o) {
+      float abs_max = 0.0f;
+      for (int64_t i = 0; i < in; ++i) abs_max = std::max(abs_max, std::fabs(w[o * in + i]));
+      const float scale = abs_max > 0.0f ? abs_max / 127.0f : 1.0f;
+      ASSERT_EQ(scales[o], scale) << "in=" << in << " row " << o;
+      for (int64_t i = 0; i < in; ++i) {
+        const float value = std::min(127.0f, std::max(-127.0f, w[o * in + i] * (1.0f / scale)));
+        const int expected = static_cast<int>(std::round(value));  // half away from zero
+        ASSERT_EQ(q[o * in + i], expected) << "in=" << in << " [" << o << ", " << i << "]";
+      }
+    }
+  }
+}
+
+// The packers against the layout's index formula (gemv_kernels.h), zero padding included.
+TEST(GemvTest, PackersMatchLayoutFormula) {
+  for (int64_t out : {1, 15, 16, 17, 40}) {
+    for (int64_t in : {1, 2, 3, 4, 5, 7, 8, 9, 66}) {
+      SCOPED_TRACE(testing::Message() << "out=" << out << " in=" << in);
+      std::vector<int8_t> q(out * in);
+      std::vector<uint16_t> h(out * in);
+      for (int64_t i = 0; i < out * in; ++i) {
+        q[i] = static_cast<int8_t>((i * 37) % 255 - 127);
+        h[i] = static_cast<uint16_t>(i * 7 + 1);
+      }
+      const internal::PackedLayout l8 = internal::MakeLayout(out, in, 4);
+      auto p8 = internal::AllocateAligned(l8.PackedBytes(1));
+      internal::PackInt8(q.data(), out, in, l8, reinterpret_cast<int8_t*>(p8.get()));
+      std::vector<int8_t> e8(l8.PackedBytes(1), 0);
+      for (int64_t o = 0; o < out; ++o) {
+        for (int64_t i = 0; i < in; ++i) {
+          e8[(o / 16) * l8.groups * 64 + (i / 4) * 64 + (o % 16) * 4 + i % 4] = q[o * in + i];
+        }
+      }
+      EXPECT_EQ(std::memcmp(e8.data(), p8.get(), e8.size()), 0);
+      const internal::PackedLayout l16 = internal::MakeLayout(out, in, 2);
+      auto p16 = internal::AllocateAligned(l16.PackedBytes(2));
+      internal::PackBf16(h.data(), out, in, l16, reinterpret_cast<uint16_t*>(p16.get()));
+      std::vector<uint16_t> e16(l16.PackedBytes(2) / 2, 0);
+      for (int64_t o = 0; o < out; ++o) {
+        for (int64_t i = 0; i < in; ++i) {
+          e16[(o / 16) * l16.groups * 32 + (i / 2) * 32 + (o % 16) * 2 + i % 2] = h[o * in + i];
+        }
+      }
+      EXPECT_EQ(std::memcmp(e16.data(), p16.get(), e16.size() * 2), 0);
+    }
+  }
+}
+
+// The prefetch distance changes timing only: every distance gives bit-identical results
+// (a distance past the end of the weights included: prefetches never fault).
+TEST(GemvTest, ResultsDoNotDependOnPrefetchDistance) {
+  const int64_t out = 70, in = 300;
+  const auto w = RandomUniform(out * in, -1.0f, 1.0f, 71);
+  const auto x = RandomUniform(16 * in, -1.0f, 1.0f, 72);
+  const int64_t saved = internal::GemvPrefetchBytes();
+  for (DType dtype : {DType::kInt8, DType::kBF16}) {
+    auto matrix = PackedMatrix::Create(w.data(), out, in, dtype);
+    ASSERT_TRUE(matrix.ok());
+    for (int64_t rows : {1, 3, 8, 16}) {
+      std::vector<float> first(rows * out), y(rows * out);
+      internal::SetGemvPrefetchBytes(0);
+      ASSERT_TRUE((*matrix)->Multiply(x.data(), rows, first.data()).ok());
+      for (int64_t bytes : {int64_t{64}, int64_t{8192}, int64_t{1} << 22}) {
+        internal::SetGemvPrefetchBytes(bytes);
+        ASSERT_TRUE((*matrix)->Multiply(x.data(), rows, y.data()).ok());
+        EXPECT_EQ(std::memcmp(first.data(), y.data(), y.size() * sizeof(float)), 0)
+            << "rows=" << rows << " prefetch=" << bytes;
+      }
+    }
+  }
+  internal::SetGemvPrefetchBytes(saved);
+}
+
+// Above the GEMV rows, DecoderLinear's oneDNN copy is built from the int8 q and scales it
+// quantized once (Linear::CreateFromInt8): the same numbers as Linear::Create quantizing the
+// float weights itself, bit for bit, from the float and the int8 entry points alike.
+TEST(DecoderLinearTest, OneDnnCopyFromInt8MatchesLinearCreate) {
+  const int64_t out = 50, in = 72, max_rows = 40;
+  const auto w = RandomUniform(out * in, -0.5f, 0.5f, 81);
+  const auto bias = RandomUniform(out, -1.0f, 1.0f, 82);
+  std::vector<int8_t> q(out * in);
+  std::vector<float> scales(out);
+  QuantizeRowsInt8(w.data(), out, in, q.data(), scales.data());
+  auto linear = Linear::Create(w.data(), bias.data(), out, in, DType::kInt8, Activation::kNone,
+                               max_rows);
+  auto linear_q = Linear::CreateFromInt8(q.data(), scales.data(), bias.data(), out, in,
+                                         Activation::kNone, max_rows);
+  auto from_float = DecoderLinear::Create(w.data(), bias.data(), out, in, DType::kInt8, max_rows);
+  auto from_int8 =
+      DecoderLinear::CreateFromInt8(q.data(), scales.data(), bias.data(), out, in, max_rows);
+  ASSERT_TRUE(linear.ok() && linear_q.ok() && from_float.ok() && from_int8.ok());
+  for (int64_t rows : {17, 33, 40}) {
+    const auto x = RandomUniform(rows * in, -1.0f, 1.0f, static_cast<uint32_t>(rows));
+    std::vector<float> a(rows * out), b(rows * out), c(rows * out), d(rows * out);
+    ASSERT_TRUE((*linear)->Forward(x.data(), rows, a.data()).ok());
+    ASSERT_TRUE((*linear_q)->Forward(x.data(), rows, b.data()).ok());
+    ASSERT_TRUE((*from_float)->Forward(x.data(), rows, c.data()).ok());
+    ASSERT_TRUE((*from_int8)->Forward(x.data(), rows, d.data()).ok());
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << rows;
+    EXPECT_EQ(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)), 0) << rows;
+    EXPECT_EQ(std::memcmp(a.data(), d.data(), a.size() * sizeof(float)), 0) << rows;
+  }
+  EXPECT_EQ(Linear::CreateFromInt8(nullptr, scales.data(), nullptr, out, in, Activation::kNone,
+                                   max_rows)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Linear::CreateFromInt8(q.data(), nullptr, nullptr, out, in, Activation::kNone,
+                                   max_rows)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(
+      Linear::CreateFromInt8(q.data(), scales.data(), nullptr, 0, in, Activation::kNone, 4).ok());
+  // A non-finite weight is named on the quantize-once path too, for either row limit.
+  std::vector<float> bad = w;
+  bad[2 * in + 5] = INFINITY;
+  for (int64_t rows : {int64_t{8}, max_rows}) {
+    const absl::Status status =
+        DecoderLinear::Create(bad.data(), nullptr, out, in, DType::kInt8, rows).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(status.message().find("weight[2, 5]"), std::string::npos) << status;
+  }
 }
 
 }  // namespace
