@@ -285,12 +285,14 @@ _SPECIAL_TOKEN_KEYS = {
 }
 
 
-def to_gguf(model, tokens, labels, path, name="bert", embeddings_f16=False):
+def to_gguf(model, tokens, labels, path, name="bert", embeddings_f16=False, lowercase=True):
     """Writes model as our BERT GGUF.
 
     tokens: vocabulary in llama.cpp phantom-space convention (index = token id); must contain
     [UNK], [CLS], [SEP], [PAD] and [MASK]. labels: class names, index = class id.
     embeddings_f16: store token_embd and position_embd as F16 (halves a small model's size).
+    lowercase: False for a cased vocabulary (written as slmgw.tokenizer.lowercase = false; the
+    key is left out for uncased ones, whose readers default to lowercasing).
     """
     config = model.config
     if len(tokens) != config.vocab_size:
@@ -312,6 +314,8 @@ def to_gguf(model, tokens, labels, path, name="bert", embeddings_f16=False):
     writer.add_string("slmgw.pooling", config.pooling)
     writer.add_string("tokenizer.ggml.model", "bert")
     writer.add_string_array("tokenizer.ggml.tokens", tokens)
+    if not lowercase:
+        writer.add_bool("slmgw.tokenizer.lowercase", False)
     writer.add_i32_array("tokenizer.ggml.token_type",
                          [3 if is_bracketed_special(t) else 1 for t in tokens])
     for key, special in _SPECIAL_TOKEN_KEYS.items():

@@ -1,7 +1,8 @@
 """WordPiece tokenization as BERT's (uncased) tokenizer does it, over a llama.cpp-style vocabulary.
 
 Steps (Hugging Face BasicTokenizer + WordpieceTokenizer): drop control characters and map
-whitespace to spaces; put spaces around CJK ideographs; lowercase and strip accents; split on
+whitespace to spaces; put spaces around CJK ideographs; lowercase and strip accents (uncased
+vocabularies; a cased one, lowercase=False, keeps both as HF's do_lower_case=False); split on
 whitespace and punctuation; then split each word greedily into the longest vocabulary pieces.
 
 Vocabulary convention (llama.cpp "phantom space"): a word-initial piece "the" is stored as
@@ -42,8 +43,9 @@ def _is_cjk(code):
             or 0x2F800 <= code <= 0x2FA1F)
 
 
-def basic_tokenize(text):
-    """Text -> lowercased, accent-stripped words and punctuation marks."""
+def basic_tokenize(text, lowercase=True):
+    """Text -> words and punctuation marks; lowercased and accent-stripped when lowercase (BERT
+    uncased), unchanged otherwise (BERT cased: do_lower_case=False also keeps accents)."""
     cleaned = []
     for char in text:
         if ord(char) == 0 or ord(char) == 0xFFFD or _is_control(char):
@@ -56,8 +58,9 @@ def basic_tokenize(text):
             cleaned.append(char)
     words = []
     for word in "".join(cleaned).split():
-        word = unicodedata.normalize("NFD", word.lower())
-        word = "".join(char for char in word if unicodedata.category(char) != "Mn")
+        if lowercase:
+            word = unicodedata.normalize("NFD", word.lower())
+            word = "".join(char for char in word if unicodedata.category(char) != "Mn")
         current = []
         for char in word:
             if _is_punctuation(char):
@@ -72,12 +75,22 @@ def basic_tokenize(text):
     return words
 
 
+LOWERCASE_KEY = "slmgw.tokenizer.lowercase"  # GGUF bool; absent = true (BERT uncased)
+
+
+def tokenizer_from_metadata(metadata):
+    """The tokenizer a BERT GGUF's metadata describes (tokens and the lowercase flag)."""
+    return WordPieceTokenizer(metadata["tokenizer.ggml.tokens"],
+                              lowercase=bool(metadata.get(LOWERCASE_KEY, True)))
+
+
 class WordPieceTokenizer:
     """Greedy longest-match WordPiece over a phantom-space vocabulary. Immutable after
     construction; safe to share."""
 
-    def __init__(self, tokens, unknown="[UNK]", cls="[CLS]", separator="[SEP]"):
+    def __init__(self, tokens, unknown="[UNK]", cls="[CLS]", separator="[SEP]", lowercase=True):
         self.tokens = list(tokens)
+        self.lowercase = lowercase
         self.ids = {token: i for i, token in enumerate(self.tokens)}
         for special in (unknown, cls, separator):
             if special not in self.ids:
@@ -107,7 +120,7 @@ class WordPieceTokenizer:
     def tokenize(self, text):
         """Piece ids without [CLS]/[SEP]."""
         ids = []
-        for word in basic_tokenize(text):
+        for word in basic_tokenize(text, self.lowercase):
             ids.extend(self.word_pieces(word))
         return ids
 

@@ -19,6 +19,7 @@ its type starts an entity, as seqeval's default mode).
 """
 
 import argparse
+import collections
 import math
 import os
 import random
@@ -34,7 +35,7 @@ sys.path.insert(0, os.path.dirname(TRAIN_DIR))
 sys.path.insert(0, TRAIN_DIR)
 from pyslm import bert  # noqa: E402
 from pyslm.gguf_reader import read_gguf  # noqa: E402
-from pyslm.wordpiece import WordPieceTokenizer, basic_tokenize  # noqa: E402
+from pyslm.wordpiece import WORD_START, WordPieceTokenizer, basic_tokenize  # noqa: E402
 import train_sentiment  # noqa: E402
 
 REPO_DIR = os.path.dirname(os.path.dirname(TRAIN_DIR))
@@ -88,6 +89,29 @@ def entity_f1(gold_sequences, predicted_sequences):
     return precision, recall, f1
 
 
+def cased_vocabulary(texts, min_word_count=2, min_piece_count=3, max_piece_chars=4):
+    """A cased WordPiece vocabulary (phantom-space convention) learned from texts: the specials,
+    every character seen (word-initial and continuation), every word seen min_word_count times,
+    and every word prefix / inner substring of 2..max_piece_chars characters seen
+    min_piece_count times, so an unseen word splits into a few pieces whose first keeps its
+    capitalisation (the main cue for names in tweets). Sorted, hence deterministic."""
+    words = collections.Counter(
+        word for text in texts for word in basic_tokenize(text, lowercase=False))
+    initial, continuation = collections.Counter(), collections.Counter()
+    for word, count in words.items():
+        for n in range(2, max_piece_chars + 1):
+            if len(word) > n:
+                initial[word[:n]] += count
+            for start in range(1, len(word) - n + 1):
+                continuation[word[start:start + n]] += count
+    chars = {char for word in words for char in word}
+    pieces = {WORD_START + c for c in chars} | set(chars)
+    pieces |= {WORD_START + w for w, c in words.items() if c >= min_word_count}
+    pieces |= {WORD_START + p for p, c in initial.items() if c >= min_piece_count}
+    pieces |= {p for p, c in continuation.items() if c >= min_piece_count}
+    return list(train_sentiment.SPECIALS) + sorted(pieces - set(train_sentiment.SPECIALS))
+
+
 def encode_sentence(tokenizer, sentence, label_index, context):
     """(ids, targets, first_piece_positions): targets per piece; positions index CoNLL tokens'
     first pieces (None when truncated away)."""
@@ -95,7 +119,7 @@ def encode_sentence(tokenizer, sentence, label_index, context):
     for token, tag in sentence:
         prefix, _, kind = tag.partition("-")
         inside = label_index.get(f"I-{kind}", label_index["O"]) if tag != "O" else label_index["O"]
-        words = basic_tokenize(token) or ["[UNK]"]
+        words = basic_tokenize(token, tokenizer.lowercase) or ["[UNK]"]
         first = None
         for word_number, word in enumerate(words):
             pieces = (tokenizer.word_pieces(word) if word != "[UNK]"
@@ -150,7 +174,10 @@ def parse_args(argv):
     parser.add_argument("--data", default=os.path.join(DATA_DIR, "wnut17"),
                         help="folder with train.conll and dev.conll")
     parser.add_argument("--vocab", default=os.path.join(DATA_DIR, "tokenizers",
-                                                        "ggml-vocab-bert-bge.gguf"))
+                                                        "ggml-vocab-bert-bge.gguf"),
+                        help="a BERT-uncased GGUF vocabulary to prune to the training text, or "
+                             "'cased': learn a cased vocabulary from it (cased_vocabulary; the "
+                             "GGUF then says slmgw.tokenizer.lowercase = false)")
     parser.add_argument("--out", default=os.path.join(REPO_DIR, "models", "entities-wnut17.gguf"))
     parser.add_argument("--name", default="entities-wnut17")
     parser.add_argument("--layers", type=int, default=2)
@@ -189,10 +216,14 @@ def main(argv=None):
                     if tag != "O"})
     labels = ["O"] + [f"{prefix}-{kind}" for kind in kinds for prefix in ("B", "I")]
     label_index = {label: i for i, label in enumerate(labels)}
-    full_tokens = read_gguf(args.vocab, load_tensors=False).metadata["tokenizer.ggml.tokens"]
-    tokens = train_sentiment.pruned_vocabulary(
-        full_tokens, [" ".join(token for token, _ in s) for s in train_sentences])
-    tokenizer = WordPieceTokenizer(tokens)
+    train_texts = [" ".join(token for token, _ in s) for s in train_sentences]
+    lowercase = args.vocab != "cased"
+    if lowercase:
+        full_tokens = read_gguf(args.vocab, load_tensors=False).metadata["tokenizer.ggml.tokens"]
+        tokens = train_sentiment.pruned_vocabulary(full_tokens, train_texts)
+    else:
+        tokens = cased_vocabulary(train_texts)
+    tokenizer = WordPieceTokenizer(tokens, lowercase=lowercase)
     pad_id = tokens.index("[PAD]")
     train = [encode_sentence(tokenizer, s, label_index, args.context) for s in train_sentences]
     dev = [encode_sentence(tokenizer, s, label_index, args.context) for s in dev_sentences]
@@ -255,7 +286,8 @@ def main(argv=None):
     averaged.load_state_dict(best[1])
     averaged.eval()
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    bert.to_gguf(averaged, tokens, labels, args.out, name=args.name, embeddings_f16=True)
+    bert.to_gguf(averaged, tokens, labels, args.out, name=args.name, embeddings_f16=True,
+                 lowercase=lowercase)
     size = os.path.getsize(args.out)
     stored = read_gguf(args.out)
     exported = bert.BertEncoder(config)

@@ -185,9 +185,18 @@ absl::StatusOr<std::unique_ptr<WordPieceTokenizer>> WordPieceTokenizer::FromGguf
                                                      tokens.size(), " tokens"));
     }
   }
+  // slmgw.tokenizer.lowercase (bool, default true): false for a cased vocabulary, which (as HF's
+  // do_lower_case=False) also keeps accents.
+  Options options;
+  if (file.Has(kLowercaseKey)) {
+    absl::StatusOr<bool> lowercase = file.GetBool(kLowercaseKey);
+    if (!lowercase.ok()) return lowercase.status();
+    options.lowercase = *lowercase;
+    options.strip_accents = *lowercase;
+  }
   auto tokenizer =
       FromTokens(std::move(tokens), static_cast<int32_t>(unknown_id), static_cast<int32_t>(cls_id),
-                 static_cast<int32_t>(sep_id), static_cast<int32_t>(pad_id), Options());
+                 static_cast<int32_t>(sep_id), static_cast<int32_t>(pad_id), options);
   if (!tokenizer.ok()) {
     return absl::Status(tokenizer.status().code(),
                         absl::StrCat(file.path(), ": ", std::string(tokenizer.status().message())));

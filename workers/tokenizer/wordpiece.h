@@ -1,5 +1,6 @@
 // WordPieceTokenizer: BERT's tokenizer (BasicTokenizer + greedy longest-match WordPiece),
-// matching llama.cpp's and HF BertTokenizer (uncased) output token for token.
+// matching llama.cpp's and HF BertTokenizer (uncased, or cased via slmgw.tokenizer.lowercase)
+// output token for token.
 //
 // Vocabulary in llama.cpp's GGUF convention: word-initial pieces carry the "▁" (U+2581) prefix,
 // continuation pieces have no prefix (HF's "##x" is stored as "x"); special tokens like [CLS]
@@ -42,7 +43,9 @@ class WordPieceTokenizer {
   };
   // Reads tokenizer.ggml.tokens, .unknown_token_id, .cls_token_id, .seperator_token_id (sic,
   // llama.cpp's spelling), .padding_token_id from the file. Requires tokenizer.ggml.model ==
-  // "bert".
+  // "bert". kLowercaseKey (bool, optional, default true): false for a cased vocabulary (no
+  // lowercasing and no accent stripping, as HF's do_lower_case=False); wrong type is an error.
+  static constexpr char kLowercaseKey[] = "slmgw.tokenizer.lowercase";
   static absl::StatusOr<std::unique_ptr<WordPieceTokenizer>> FromGguf(const GgufFile& file);
   static absl::StatusOr<std::unique_ptr<WordPieceTokenizer>> FromTokens(
       std::vector<std::string> tokens, int32_t unknown_id, int32_t cls_id, int32_t sep_id,

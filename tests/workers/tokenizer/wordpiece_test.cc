@@ -194,6 +194,45 @@ TEST(WordPieceTest, LoadsFromGguf) {
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
   EXPECT_THAT((*tokenizer)->Encode("Hello", true).ids, ElementsAre(kCls, kHello, kSep));
 
+  // A cased vocabulary (slmgw.tokenizer.lowercase = false) keeps case and accents: "Hello" has
+  // no piece, "hello" has; "café" is not "cafe".
+  testing::GgufTestWriter cased;
+  cased.AddString("tokenizer.ggml.model", "bert");
+  cased.AddStringArray("tokenizer.ggml.tokens", TinyVocab());
+  cased.AddU32("tokenizer.ggml.unknown_token_id", kUnk);
+  cased.AddU32("tokenizer.ggml.cls_token_id", kCls);
+  cased.AddU32("tokenizer.ggml.seperator_token_id", kSep);
+  cased.AddBool("slmgw.tokenizer.lowercase", false);
+  auto cased_file = GgufFile::FromBytes(cased.Build(), "cased.gguf");
+  ASSERT_TRUE(cased_file.ok()) << cased_file.status();
+  auto cased_tokenizer = WordPieceTokenizer::FromGguf(**cased_file);
+  ASSERT_TRUE(cased_tokenizer.ok()) << cased_tokenizer.status();
+  EXPECT_THAT((*cased_tokenizer)->Encode("Hello hello caf\u00e9 cafe", false).ids,
+              ElementsAre(kUnk, kHello, kUnk, kCafe));
+  testing::GgufTestWriter lower_true;
+  lower_true.AddString("tokenizer.ggml.model", "bert");
+  lower_true.AddStringArray("tokenizer.ggml.tokens", TinyVocab());
+  lower_true.AddU32("tokenizer.ggml.unknown_token_id", kUnk);
+  lower_true.AddU32("tokenizer.ggml.cls_token_id", kCls);
+  lower_true.AddU32("tokenizer.ggml.seperator_token_id", kSep);
+  lower_true.AddBool("slmgw.tokenizer.lowercase", true);
+  auto lower_tokenizer =
+      WordPieceTokenizer::FromGguf(**GgufFile::FromBytes(lower_true.Build(), "l.gguf"));
+  ASSERT_TRUE(lower_tokenizer.ok()) << lower_tokenizer.status();
+  EXPECT_THAT((*lower_tokenizer)->Encode("Hello caf\u00e9", false).ids, ElementsAre(kHello, kCafe));
+  testing::GgufTestWriter wrong_type;
+  wrong_type.AddString("tokenizer.ggml.model", "bert");
+  wrong_type.AddStringArray("tokenizer.ggml.tokens", TinyVocab());
+  wrong_type.AddU32("tokenizer.ggml.unknown_token_id", kUnk);
+  wrong_type.AddU32("tokenizer.ggml.cls_token_id", kCls);
+  wrong_type.AddU32("tokenizer.ggml.seperator_token_id", kSep);
+  wrong_type.AddString("slmgw.tokenizer.lowercase", "no");
+  auto wrong_lowercase =
+      WordPieceTokenizer::FromGguf(**GgufFile::FromBytes(wrong_type.Build(), "w.gguf"));
+  EXPECT_FALSE(wrong_lowercase.ok());
+  EXPECT_THAT(std::string(wrong_lowercase.status().message()),
+              HasSubstr("slmgw.tokenizer.lowercase"));
+
   testing::GgufTestWriter gpt2;
   gpt2.AddString("tokenizer.ggml.model", "gpt2");
   gpt2.AddStringArray("tokenizer.ggml.tokens", TinyVocab());
