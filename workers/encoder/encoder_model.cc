@@ -13,6 +13,7 @@
 #include "workers/encoder/bert.h"
 #include "workers/encoder/bio.h"
 #include "workers/gguf/gguf_file.h"
+#include "workers/ngram/ngram_tagger.h"
 #include "workers/tokenizer/wordpiece.h"
 
 namespace slm::workers {
@@ -52,6 +53,9 @@ struct EncoderModel::State {
   std::unique_ptr<BertGraph> graph;
   std::unique_ptr<kernels::Linear> pooler;  // [hidden, hidden] + tanh; may be null
   std::unique_ptr<kernels::Linear> output;  // [num_labels, hidden]
+  // Set instead of tokenizer/graph/output for general.architecture = "ngram_tagger".
+  std::unique_ptr<NgramTagger> tagger;
+  int64_t tagger_max_tokens = 0;
 
   bool is_token_classification() const { return task == kTokenClassification; }
 };
@@ -73,6 +77,17 @@ absl::StatusOr<std::unique_ptr<EncoderModel>> EncoderModel::Load(const std::stri
   ScopedOmpThreads scoped_threads(options.threads);
   state.requested_threads = options.threads;
   state.threads = omp_get_max_threads();
+  SLM_ASSIGN_OR_RETURN(std::string architecture,
+                       file->GetStringOr("general.architecture", "bert"));
+  if (architecture == kNgramTaggerArchitecture) {
+    SLM_ASSIGN_OR_RETURN(state.tagger, NgramTagger::FromGguf(*file));
+    state.name = state.tagger->name();
+    state.task = state.tagger->task();
+    state.labels = state.tagger->labels();
+    state.dtype = kernels::DType::kF32;  // the tagger's weights are f32 whatever was asked
+    state.tagger_max_tokens = options.max_tokens;
+    return model;
+  }
   SLM_ASSIGN_OR_RETURN(
       state.name,
       file->GetStringOr("general.name", std::filesystem::path(gguf_path).stem().string()));
@@ -127,13 +142,19 @@ absl::StatusOr<std::unique_ptr<EncoderModel>> EncoderModel::Load(const std::stri
 const std::string& EncoderModel::name() const { return state_->name; }
 const std::string& EncoderModel::task() const { return state_->task; }
 const std::vector<std::string>& EncoderModel::labels() const { return state_->labels; }
-int64_t EncoderModel::max_tokens() const { return state_->graph->max_tokens(); }
+int64_t EncoderModel::max_tokens() const {
+  return state_->tagger != nullptr ? state_->tagger_max_tokens : state_->graph->max_tokens();
+}
 kernels::DType EncoderModel::dtype() const { return state_->dtype; }
 int EncoderModel::threads() const { return state_->threads; }
 
 absl::StatusOr<std::vector<float>> EncoderModel::Logits(const std::vector<int32_t>& ids,
                                                         const StopFn& stop) const {
   const State& state = *state_;
+  if (state.tagger != nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model ", state.name, " is an ngram_tagger, which reads text, not token ids"));
+  }
   const int64_t seq = static_cast<int64_t>(ids.size());
   if (seq > max_tokens()) {
     return absl::InvalidArgumentError(
@@ -197,6 +218,7 @@ absl::StatusOr<EntitiesOutput> EncoderModel::ExtractEntities(std::string_view te
                                                       state.task, "; ExtractEntities needs ",
                                                       kTokenClassification));
   }
+  if (state.tagger != nullptr) return TagEntities(text, stop);
   Encoding encoding = state.tokenizer->Encode(text, /*add_special=*/true);
   SLM_ASSIGN_OR_RETURN(std::vector<float> probabilities, Logits(encoding.ids, stop));
   const int64_t num_labels = static_cast<int64_t>(state.labels.size());
@@ -213,6 +235,24 @@ absl::StatusOr<EntitiesOutput> EncoderModel::ExtractEntities(std::string_view te
   EntitiesOutput output;
   output.tokens_in = static_cast<int32_t>(encoding.ids.size());
   output.entities = DecodeBioEntities(probabilities, state.labels, tokens);
+  return output;
+}
+
+absl::StatusOr<EntitiesOutput> EncoderModel::TagEntities(std::string_view text,
+                                                         const StopFn& stop) const {
+  const State& state = *state_;
+  NgramTagger::Output tagged = state.tagger->Tag(text);
+  const auto count = static_cast<int64_t>(tagged.spans.size());
+  if (count > max_tokens()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("input has ", count, " tokens; this model accepts at most ", max_tokens()));
+  }
+  if (stop != nullptr && stop()) return absl::CancelledError("entity tagging cancelled");
+  std::vector<BioToken> tokens(tagged.spans.size());
+  for (size_t t = 0; t < tokens.size(); ++t) tokens[t].span = tagged.spans[t];  // words
+  EntitiesOutput output;
+  output.tokens_in = static_cast<int32_t>(count);
+  output.entities = DecodeBioEntities(tagged.probabilities, state.labels, tokens);
   return output;
 }
 

@@ -1,5 +1,8 @@
 // A BERT-family encoder (post-LN BERT, MiniLM, ...) with its WordPiece tokenizer and a
-// classification head, loaded from one GGUF file and run on our oneDNN kernels.
+// classification head, loaded from one GGUF file and run on our oneDNN kernels. A GGUF with
+// general.architecture = "ngram_tagger" (workers/ngram/ngram_tagger.h: hashed-feature BIO tagger
+// over whitespace tokens) loads too and serves ExtractEntities the same way (max_tokens then
+// counts its whitespace tokens; Logits is FailedPrecondition).
 //
 //   SLM_ASSIGN_OR_RETURN(std::unique_ptr<EncoderModel> model,
 //                        EncoderModel::Load("models/sentiment.gguf", {DType::kInt8, 256}));
@@ -101,6 +104,7 @@ class EncoderModel {
 
  private:
   EncoderModel();
+  absl::StatusOr<EntitiesOutput> TagEntities(std::string_view text, const StopFn& stop) const;
   struct State;
   std::unique_ptr<State> state_;
 };
