@@ -174,13 +174,80 @@ TEST(GatewayConfigTest, EmbeddedDefaultValidatesForAllInOne) {
           concurrency: 1
           max_queue_depth: 64
         }
+        workers {
+          name: "entities"
+          model_path: "entities-wnut17.gguf"
+          dtype: "int8"
+          threads: 1
+          concurrency: 1
+          max_queue_depth: 64
+        }
+        workers {
+          name: "general-small"
+          model_path: "general-small.gguf"
+          dtype: "int8"
+          max_batch_sequences: 4
+          kv_cache_mb: 8
+          kv_dtype: "bf16"
+          default_max_tokens: 48
+          truncate_long_prompts: true
+        }
+        workers {
+          name: "general-large"
+          model_path: "general-large.gguf"
+          dtype: "int8"
+          max_batch_sequences: 4
+          kv_cache_mb: 16
+          kv_dtype: "bf16"
+          default_max_tokens: 48
+          truncate_long_prompts: true
+        }
         pools { name: "sentiment" endpoints: "inprocess:sentiment" }
         pools { name: "banking" endpoints: "inprocess:banking" }
+        pools { name: "entities" endpoints: "inprocess:entities" }
+        pools { name: "general-small" endpoints: "inprocess:general-small" }
+        pools { name: "general-large" endpoints: "inprocess:general-large" }
         routes { name: "sentiment" tasks: "sentiment" pool: "sentiment" deadline_ms: 5000 }
+        routes { name: "entities" tasks: "entities" pool: "entities" deadline_ms: 5000 }
         routes { name: "banking" tasks: "banking" pool: "banking" deadline_ms: 5000 }
-        default_route: "sentiment"
+        routes {
+          name: "general"
+          tasks: "generate"
+          pool: "general-small"
+          deadline_ms: 8000
+          cascade_threshold: 0.1
+          fallback: "general-large"
+        }
+        routes {
+          name: "general-large"
+          tasks: "generate-large"
+          pool: "general-large"
+          deadline_ms: 8000
+        }
+        default_route: "general"
+        classification {
+          fast { model_path: "router-clinc150-ngram.gguf" threshold: 0.7 }
+          encoder { model_path: "router-clinc150-encoder.gguf" dtype: "int8" threads: 1 }
+          out_of_domain { label: "oos" threshold: 0.6 route: "general-large" }
+        }
       )pb"),
       **config);
+  // Every CLINC150 domain (fast tier) and intent (encoder tier, 150 + oos) is mapped: banking
+  // and credit cards to banking, the rest to general.
+  const auto& classification = (*config)->classification();
+  EXPECT_EQ(classification.fast().labels().size(), 10u);
+  EXPECT_EQ(classification.fast().labels().at("banking"), "banking");
+  EXPECT_EQ(classification.fast().labels().at("credit_cards"), "banking");
+  EXPECT_EQ(classification.fast().labels().at("travel"), "general");
+  EXPECT_EQ(classification.encoder().labels().size(), 150u);
+  int banking = 0;
+  for (const auto& [intent, route] : classification.encoder().labels()) {
+    EXPECT_TRUE(route == "banking" || route == "general") << intent << " -> " << route;
+    banking += route == "banking";
+  }
+  EXPECT_EQ(banking, 30);
+  EXPECT_EQ(classification.encoder().labels().at("report_lost_card"), "banking");
+  EXPECT_EQ(classification.encoder().labels().at("yes"), "general");
 }
 
 TEST(GatewayConfigTest, EmbeddedDefaultMatchesTheFileInTheTree) {
