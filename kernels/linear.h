@@ -80,6 +80,12 @@ class Linear {
   std::unique_ptr<State> state_;
 };
 
+namespace internal {
+// Whether Linear objects created afterwards write oneDNN's int8 brgemm weight layout themselves
+// (default) or always use oneDNN's reorder (tests compare the two).
+void SetOwnInt8WeightPackingForTesting(bool enabled);
+}  // namespace internal
+
 // Scalar reference of the same computation (f32 math, double accumulation), used by tests.
 void ReferenceLinear(const float* x, int64_t rows, const float* weight, const float* bias,
                      int64_t out_features, int64_t in_features, Activation activation, float* y);

@@ -263,5 +263,42 @@ INSTANTIATE_TEST_SUITE_P(AllDTypes, LinearTest,
                            return std::string(DTypeName(info.param));
                          });
 
+// Int8 weights written straight into oneDNN's brgemm layout (linear.cc: PackInt8ForBrgemm)
+// against oneDNN's own reorder: every output bit-identical over K and N that are and are not
+// multiples of 4 and 64, every row bucket, with and without bias.
+TEST(LinearInt8PackingTest, OwnPackingMatchesOneDnnReorderBitForBit) {
+  struct Shape {
+    int64_t n, k;
+  };
+  uint32_t seed = 500;
+  for (const Shape shape : {Shape{3, 5}, Shape{50, 72}, Shape{64, 64}, Shape{200, 130},
+                            Shape{129, 257}, Shape{96, 1030}}) {
+    for (bool with_bias : {false, true}) {
+      SCOPED_TRACE(testing::Message() << "n=" << shape.n << " k=" << shape.k
+                                      << " bias=" << with_bias);
+      const std::vector<float> weight = RandomUniform(shape.n * shape.k, -1.0f, 1.0f, seed++);
+      const std::vector<float> bias = RandomUniform(shape.n, -0.5f, 0.5f, seed++);
+      const int64_t max_rows = 40;
+      internal::SetOwnInt8WeightPackingForTesting(false);
+      auto reference = Linear::Create(weight.data(), with_bias ? bias.data() : nullptr, shape.n,
+                                      shape.k, DType::kInt8, Activation::kNone, max_rows);
+      internal::SetOwnInt8WeightPackingForTesting(true);
+      auto packed = Linear::Create(weight.data(), with_bias ? bias.data() : nullptr, shape.n,
+                                   shape.k, DType::kInt8, Activation::kNone, max_rows);
+      ASSERT_TRUE(reference.ok()) << reference.status();
+      ASSERT_TRUE(packed.ok()) << packed.status();
+      for (int64_t rows : {1, 2, 7, 16, 33, 40}) {
+        const std::vector<float> x = RandomUniform(rows * shape.k, -2.0f, 2.0f, seed++);
+        std::vector<float> a(rows * shape.n), b(rows * shape.n);
+        ASSERT_TRUE((*reference)->Forward(x.data(), rows, a.data()).ok());
+        ASSERT_TRUE((*packed)->Forward(x.data(), rows, b.data()).ok());
+        for (size_t i = 0; i < a.size(); ++i) {
+          ASSERT_EQ(a[i], b[i]) << "rows=" << rows << " element " << i;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace slm::kernels
