@@ -172,19 +172,8 @@ CLINC150 = os.path.join(DATA_DIR, "clinc150")
 @unittest.skipUnless(os.path.exists(os.path.join(WNUT17, "dev.conll")),
                      f"{WNUT17} not found: set SLM_SHARED_DATA_DIR to the shared data folder")
 class SpecialistModelsTest(unittest.TestCase):
-    def test_wnut17_model_matches_its_card(self):
-        model, metadata = model_from_gguf(os.path.join(REPO_DIR, "models",
-                                                       "entities-wnut17.gguf"))
-        labels = list(metadata["slmgw.labels"])
-        self.assertEqual(metadata["slmgw.task"], bert.TOKEN_CLASSIFICATION)
-        tokenizer = WordPieceTokenizer(metadata["tokenizer.ggml.tokens"])
-        sentences = train_wnut17.read_conll(os.path.join(WNUT17, "dev.conll"))
-        index = {label: i for i, label in enumerate(labels)}
-        encoded = [train_wnut17.encode_sentence(tokenizer, s, index, model.config.context_length)
-                   for s in sentences]
-        predicted = train_wnut17.predict_tags(model, encoded, labels, tokenizer.ids["[PAD]"])
-        _, _, f1 = train_wnut17.entity_f1([[t for _, t in s] for s in sentences], predicted)
-        self.assertGreaterEqual(f1, 0.085)  # model card: 0.0906
+    # models/entities-wnut17.gguf is the hashed-feature tagger now: test_train_entity_tagger.py
+    # checks it against its card.
 
     @unittest.skipUnless(os.path.exists(os.path.join(CLINC150, "domains.json")), "no clinc150")
     def test_clinc150_encoder_labels_are_the_intents(self):
