@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # slm-router: the public gRPC API; dispatches to slm-worker pools. Build from the repository root:
 #   docker build -f deploy/docker/router.Dockerfile -t slm-router .
-# Checked statically by tests/deploy (docker cannot run in CI).
+# Checked statically by tests/deploy; built for real (no Docker engine) by tools/build-images.sh.
 
 # Build stage: the same install script and CMake build as `make build`.
 FROM debian:12 AS build
@@ -12,9 +12,10 @@ RUN bash tools/install-deps.sh --no-npm && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
  && cmake --build build --target slm-router slmctl
-# The Debian packages that hold the binaries' shared libraries, for the runtime stage.
+# The Debian packages that hold the binaries' shared libraries, for the runtime stage. A library
+# is registered under the path ldd prints (/lib/... for libc6, zlib1g) or under its real path.
 RUN for lib in $(ldd build/slm-router build/slmctl | awk '/=>/ {print $3}' | sort -u); do \
-      dpkg -S "$(readlink -f "$lib")" | cut -d: -f1; \
+      { dpkg -S "$lib" 2>/dev/null || dpkg -S "$(readlink -f "$lib")"; } | cut -d: -f1; \
     done | sort -u > build/runtime-packages.txt
 
 # Runtime stage: only the shared libraries the binary needs, a non-root user.

@@ -3,7 +3,8 @@
 #   docker build -f deploy/docker/worker.Dockerfile -t slm-worker .
 # Models: the repository's models/ are baked into /models (--models_dir); a deployment that
 # mounts its own volume at /models replaces them (build with --build-arg MODELS=none to bake
-# none). Checked statically by tests/deploy (docker cannot run in CI).
+# none). Checked statically by tests/deploy; built for real (no Docker engine) by
+# tools/build-images.sh.
 
 FROM debian:12 AS build
 WORKDIR /src
@@ -13,9 +14,10 @@ RUN bash tools/install-deps.sh --no-npm && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
  && cmake --build build --target slm-worker slmctl
-# The Debian packages that hold the binaries' shared libraries, for the runtime stage.
+# The Debian packages that hold the binaries' shared libraries, for the runtime stage. A library
+# is registered under the path ldd prints (/lib/... for libc6, zlib1g) or under its real path.
 RUN for lib in $(ldd build/slm-worker build/slmctl | awk '/=>/ {print $3}' | sort -u); do \
-      dpkg -S "$(readlink -f "$lib")" | cut -d: -f1; \
+      { dpkg -S "$lib" 2>/dev/null || dpkg -S "$(readlink -f "$lib")"; } | cut -d: -f1; \
     done | sort -u > build/runtime-packages.txt
 
 FROM debian:12-slim AS runtime

@@ -1,7 +1,8 @@
 """deploy/ validated offline: every Kustomize overlay renders (kubectl kustomize), passes the
 Kubernetes schema (kubernetes-models) and typed field checks (kubernetes-types, tsc --strict),
 yamllint, cross-checks between objects, and `slmctl validate-config` on every ConfigMap config;
-the Dockerfiles are checked statically (docker cannot run here)."""
+the Dockerfiles are checked statically (tools/build-images.sh builds them for real; too slow
+for CTest)."""
 import glob
 import json
 import os
