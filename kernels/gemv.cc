@@ -52,20 +52,29 @@ AlignedBuffer& ThreadInterleavedBuffer() {
 SLM_KERNELS_MULTIVERSION
 void QuantizeActivations(const float* x, int64_t rows, int64_t in, int64_t padded_in, uint8_t* xq,
                          float* scale) {
+  constexpr int kLanes = 16;  // partial maxima: the max reduction vectorizes, same result
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = x + r * in;
+    float partial[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= in; i += kLanes) {
+      for (int lane = 0; lane < kLanes; ++lane) {
+        partial[lane] = std::max(partial[lane], std::fabs(row[i + lane]));
+      }
+    }
     float abs_max = 0.0f;
-    for (int64_t i = 0; i < in; ++i) abs_max = std::max(abs_max, std::fabs(row[i]));
+    for (; i < in; ++i) abs_max = std::max(abs_max, std::fabs(row[i]));
+    for (float value : partial) abs_max = std::max(abs_max, value);
     const float s = abs_max > 0.0f ? abs_max / 127.0f : 1.0f;
     scale[r] = s;
     const float inverse = 1.0f / s;
     uint8_t* out = xq + r * padded_in;
-    for (int64_t i = 0; i < in; ++i) {
+    for (i = 0; i < in; ++i) {
       float value = std::min(127.0f, std::max(-127.0f, row[i] * inverse));
       value += value >= 0.0f ? 0.5f : -0.5f;
       out[i] = static_cast<uint8_t>(static_cast<int32_t>(value) + 128);
     }
-    for (int64_t i = in; i < padded_in; ++i) out[i] = 128;
+    for (i = in; i < padded_in; ++i) out[i] = 128;
   }
 }
 
