@@ -73,7 +73,8 @@ TEST(KvAttentionTest, MatchesReferenceAndDirectComputation) {
   const Case cases[] = {
       {1, 1, 4, 0, 1, 0},      {4, 4, 16, 0, 9, 0},     {14, 2, 64, 0, 7, 0},
       {14, 2, 64, 30, 1, 0},   {8, 2, 128, 5, 4, 0},    {6, 3, 5, 11, 3, 0},
-      {32, 4, 64, 40, 1, 8},   {4, 1, 32, 3, 12, 4},
+      {32, 4, 64, 40, 1, 8},   {4, 1, 32, 3, 12, 4},    {9, 3, 64, 37, 2, 0},
+      {9, 3, 64, 0, 17, 0},    {3, 1, 16, 47, 1, 0},
   };
   const int saved = omp_get_max_threads();
   uint32_t seed = 1;
