@@ -13,6 +13,7 @@
 #include "workers/encoder/bert.h"
 #include "workers/encoder/bio.h"
 #include "workers/gguf/gguf_file.h"
+#include "workers/ngram/ngram_model.h"
 #include "workers/ngram/ngram_tagger.h"
 #include "workers/tokenizer/wordpiece.h"
 
@@ -55,7 +56,9 @@ struct EncoderModel::State {
   std::unique_ptr<kernels::Linear> output;  // [num_labels, hidden]
   // Set instead of tokenizer/graph/output for general.architecture = "ngram_tagger".
   std::unique_ptr<NgramTagger> tagger;
-  int64_t tagger_max_tokens = 0;
+  // Set instead for general.architecture = "ngram" (a fastText-style text classifier).
+  std::unique_ptr<NgramModel> classifier;
+  int64_t tagger_max_tokens = 0;  // max_tokens of either (whitespace tokens)
 
   bool is_token_classification() const { return task == kTokenClassification; }
 };
@@ -85,6 +88,15 @@ absl::StatusOr<std::unique_ptr<EncoderModel>> EncoderModel::Load(const std::stri
     state.task = state.tagger->task();
     state.labels = state.tagger->labels();
     state.dtype = kernels::DType::kF32;  // the tagger's weights are f32 whatever was asked
+    state.tagger_max_tokens = options.max_tokens;
+    return model;
+  }
+  if (architecture == "ngram") {
+    SLM_ASSIGN_OR_RETURN(state.classifier, NgramModel::FromGguf(*file));
+    state.name = state.classifier->name();
+    state.task = kTextClassification;
+    state.labels = state.classifier->labels();
+    state.dtype = kernels::DType::kF32;
     state.tagger_max_tokens = options.max_tokens;
     return model;
   }
@@ -143,7 +155,7 @@ const std::string& EncoderModel::name() const { return state_->name; }
 const std::string& EncoderModel::task() const { return state_->task; }
 const std::vector<std::string>& EncoderModel::labels() const { return state_->labels; }
 int64_t EncoderModel::max_tokens() const {
-  return state_->tagger != nullptr ? state_->tagger_max_tokens : state_->graph->max_tokens();
+  return state_->graph == nullptr ? state_->tagger_max_tokens : state_->graph->max_tokens();
 }
 kernels::DType EncoderModel::dtype() const { return state_->dtype; }
 int EncoderModel::threads() const { return state_->threads; }
@@ -151,9 +163,9 @@ int EncoderModel::threads() const { return state_->threads; }
 absl::StatusOr<std::vector<float>> EncoderModel::Logits(const std::vector<int32_t>& ids,
                                                         const StopFn& stop) const {
   const State& state = *state_;
-  if (state.tagger != nullptr) {
+  if (state.graph == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "model ", state.name, " is an ngram_tagger, which reads text, not token ids"));
+        "model ", state.name, " is an n-gram model, which reads text, not token ids"));
   }
   const int64_t seq = static_cast<int64_t>(ids.size());
   if (seq > max_tokens()) {
@@ -198,11 +210,32 @@ absl::StatusOr<ClassifyOutput> EncoderModel::Classify(std::string_view text,
     return absl::FailedPreconditionError(absl::StrCat(
         "model ", state.name, " has task ", state.task, "; Classify needs ", kTextClassification));
   }
-  Encoding encoding = state.tokenizer->Encode(text, /*add_special=*/true);
-  SLM_ASSIGN_OR_RETURN(std::vector<float> logits, Logits(encoding.ids, stop));
-  kernels::Softmax(logits.data(), 1, static_cast<int64_t>(logits.size()));
+  std::vector<float> logits;
   ClassifyOutput output;
-  output.tokens_in = static_cast<int32_t>(encoding.ids.size());
+  if (state.classifier != nullptr) {
+    // tokens_in: whitespace-separated words (the n-gram model has no vocabulary).
+    int64_t words = 0;
+    bool in_word = false;
+    for (char c : text) {
+      const bool space =
+          c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+      if (!space && !in_word) ++words;
+      in_word = !space;
+    }
+    if (words > max_tokens()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input has ", words, " tokens; this model accepts at most ", max_tokens()));
+    }
+    if (stop != nullptr && stop()) return absl::CancelledError("classification cancelled");
+    logits.resize(state.labels.size());
+    state.classifier->Classify(text, logits.data());  // probabilities already
+    output.tokens_in = static_cast<int32_t>(std::min<int64_t>(words, INT32_MAX));
+  } else {
+    Encoding encoding = state.tokenizer->Encode(text, /*add_special=*/true);
+    SLM_ASSIGN_OR_RETURN(logits, Logits(encoding.ids, stop));
+    kernels::Softmax(logits.data(), 1, static_cast<int64_t>(logits.size()));
+    output.tokens_in = static_cast<int32_t>(encoding.ids.size());
+  }
   output.labels.reserve(logits.size());
   for (size_t i = 0; i < logits.size(); ++i) output.labels.push_back({state.labels[i], logits[i]});
   std::stable_sort(output.labels.begin(), output.labels.end(),

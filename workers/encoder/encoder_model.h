@@ -1,8 +1,9 @@
 // A BERT-family encoder (post-LN BERT, MiniLM, ...) with its WordPiece tokenizer and a
 // classification head, loaded from one GGUF file and run on our oneDNN kernels. A GGUF with
 // general.architecture = "ngram_tagger" (workers/ngram/ngram_tagger.h: hashed-feature BIO tagger
-// over whitespace tokens) loads too and serves ExtractEntities the same way (max_tokens then
-// counts its whitespace tokens; Logits is FailedPrecondition).
+// over whitespace tokens) loads too and serves ExtractEntities the same way, and one with
+// general.architecture = "ngram" (workers/ngram/ngram_model.h, fastText-style) serves Classify
+// (for both, max_tokens counts whitespace tokens and Logits is FailedPrecondition).
 //
 //   SLM_ASSIGN_OR_RETURN(std::unique_ptr<EncoderModel> model,
 //                        EncoderModel::Load("models/sentiment.gguf", {DType::kInt8, 256}));

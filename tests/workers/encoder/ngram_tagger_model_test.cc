@@ -152,5 +152,48 @@ TEST(NgramTaggerModelTest, BadFilesAreErrorsNamingTheKeyOrTensor) {
   }
 }
 
+// A fastText-style classifier (general.architecture = "ngram") served by Classify: one bucket,
+// so every feature's row is row 0 = [1]; logits = [2 * 1, 0] -> softmax [e^2, 1] / (e^2 + 1).
+TEST(NgramClassifierModelTest, ClassifiesThroughTheEncoderFacade) {
+  GgufTestWriter writer;
+  writer.AddString("general.architecture", "ngram");
+  writer.AddString("general.name", "tiny-ngram");
+  writer.AddStringArray("slmgw.labels", {"positive", "negative"});
+  for (const char* key : {"ngram.buckets", "ngram.dim"}) writer.AddU32(key, 1);
+  writer.AddU32("ngram.hash_seed", 5);
+  writer.AddU32("ngram.word_ngrams", 2);
+  writer.AddU32("ngram.char_ngram_min", 3);
+  writer.AddU32("ngram.char_ngram_max", 5);
+  writer.AddTensor("token_embd.weight", {1, 1}, GgmlType::kF32, F32Bytes({1.0f}));
+  writer.AddTensor("output.weight", {1, 2}, GgmlType::kF32, F32Bytes({2.0f, 0.0f}));
+  writer.AddTensor("output.bias", {2}, GgmlType::kF32, F32Bytes({0.0f, 0.0f}));
+  const std::string path = ::testing::TempDir() + "/ngram_classifier.gguf";
+  FILE* file = std::fopen(path.c_str(), "wb");
+  const std::string bytes = writer.Build();
+  std::fwrite(bytes.data(), 1, bytes.size(), file);
+  std::fclose(file);
+
+  EncoderOptions options;
+  options.max_tokens = 4;
+  auto model = EncoderModel::Load(path, options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->task(), "text_classification");
+  EXPECT_EQ((*model)->name(), "tiny-ngram");
+  auto output = (*model)->Classify("a good  film");
+  ASSERT_TRUE(output.ok()) << output.status();
+  EXPECT_EQ(output->tokens_in, 3);
+  ASSERT_EQ(output->labels.size(), 2u);
+  EXPECT_EQ(output->labels[0].label, "positive");
+  EXPECT_NEAR(output->labels[0].score, 7.389056 / 8.389056, 1e-6);
+  auto empty = (*model)->Classify("");  // no features: logits are the bias
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_NEAR(empty->labels[0].score, 0.5, 1e-6);
+  EXPECT_EQ((*model)->Classify("one two three four five").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*model)->ExtractEntities("a").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*model)->Logits({1}).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace slm::workers
