@@ -2,6 +2,7 @@
 
 // GCC 12's AVX-512 intrinsics trip -Wmaybe-uninitialized once inlined (see gemv_kernels.cc).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"  // _mm512_reduce_max_ps, same cause
 
 #include <immintrin.h>
 #include <omp.h>
@@ -317,6 +318,215 @@ constexpr AttendItemFn kAttendItem[kMaxAvx512Group] = {
     AttendItemAvx512<5>, AttendItemAvx512<6>, AttendItemAvx512<7>, AttendItemAvx512<8>,
 };
 
+// ---------------------------------------------------------------------------------------------
+// AVX-512 prefill path (num_tokens >= kMinBlockedTokens): per kv head, the visible keys are
+// widened once per call into f32 scratch, keys transposed in 16-key panels ([keys / 16][head_dim]
+// [16], padded with zero keys: one panel's head_dim vectors are contiguous, where a plain
+// [head_dim][keys] layout put them a power-of-two stride apart and thrashed L1 sets at 512 keys)
+// and values row-major ([keys][head_dim]); then each item (kv head, block of kBlockTokens query
+// tokens) computes the scores of all its query rows (tokens x group heads) against the block's
+// key range with R query rows per register block (one key-vector load feeds R broadcast FMAs,
+// no horizontal sums), masks the causal / window edges, softmaxes each row, and accumulates the
+// weighted values with R rows sharing each value load. Keys and values are thus read once per
+// query block instead of once per query; the f32 math is the same up to summation order.
+constexpr int64_t kMinBlockedTokens = 8;
+constexpr int64_t kBlockTokens = 16;
+constexpr int kRowBlock = 8;
+
+// One kv head's visible keys [0, keys) widened to f32: kt [padded / 16][d][16], v [keys][d].
+SLM_ATTENTION_AVX512 void WidenHead(const KvLayerView& cache, int64_t kv_head, int64_t keys,
+                                    int64_t padded, float* kt, float* v) {
+  const int64_t d = cache.head_dim;
+  std::vector<float> row(static_cast<size_t>(d));
+  for (int64_t j = 0; j < keys; ++j) {
+    const float* key =
+        CacheRow(cache, cache.keys, cache.key_scales, kv_head, j, row.data());
+    float* panel = kt + (j / 16) * d * 16 + j % 16;
+    for (int64_t i = 0; i < d; ++i) panel[i * 16] = key[i];
+    const float* value =
+        CacheRow(cache, cache.values, cache.value_scales, kv_head, j, row.data());
+    std::memcpy(v + j * d, value, static_cast<size_t>(d) * sizeof(float));
+  }
+  for (int64_t j = keys; j < padded; ++j) {
+    float* panel = kt + (j / 16) * d * 16 + j % 16;
+    for (int64_t i = 0; i < d; ++i) panel[i * 16] = 0.0f;
+  }
+}
+
+// scores[r][j - j0] = q_r . k_j for j in [j0, j0 + count); j0 and count multiples of 16.
+template <int R>
+SLM_ATTENTION_AVX512 void ScoreRows(const float* const* q, const float* kt, int64_t d,
+                                    int64_t j0, int64_t count, float* const* scores) {
+  for (int64_t jc = 0; jc < count; jc += 16) {
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    const float* panel = kt + (j0 + jc) * d;
+    for (int64_t i = 0; i < d; ++i) {
+      const __m512 key = _mm512_loadu_ps(panel + i * 16);
+      for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(q[r][i]), key, acc[r]);
+    }
+    for (int r = 0; r < R; ++r) _mm512_storeu_ps(scores[r] + jc, acc[r]);
+  }
+}
+
+// out_r = inverse_r * sum_j p_r[j - j0] v_j for j in [j0, j0 + count).
+template <int R>
+SLM_ATTENTION_AVX512 void WeightRows(const float* const* p, const float* inverse,
+                                     const float* v, int64_t d, int64_t j0, int64_t count,
+                                     float* const* out) {
+  for (int64_t c = 0; c < d; c += 16) {
+    const __mmask16 mask = d - c >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                       : static_cast<__mmask16>((1u << (d - c)) - 1u);
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    const float* column = v + j0 * d + c;
+    for (int64_t j = 0; j < count; ++j) {
+      const __m512 value = _mm512_maskz_loadu_ps(mask, column + j * d);
+      for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(p[r][j]), value, acc[r]);
+    }
+    for (int r = 0; r < R; ++r) {
+      _mm512_mask_storeu_ps(out[r] + c, mask,
+                            _mm512_mul_ps(acc[r], _mm512_set1_ps(inverse[r])));
+    }
+  }
+}
+
+// FastExp (vector_math.h) on 16 lanes.
+SLM_ATTENTION_AVX512 inline __m512 Exp16(__m512 x) {
+  x = _mm512_min_ps(_mm512_set1_ps(88.0f), _mm512_max_ps(_mm512_set1_ps(-87.0f), x));
+  const __m512 shifter = _mm512_set1_ps(12582912.0f);
+  const __m512 shifted = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), shifter);
+  const __m512i n =
+      _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_castps_si512(shifter));
+  const __m512 nf = _mm512_sub_ps(shifted, shifter);
+  __m512 r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+  const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+}
+
+// Unnormalized softmax of one score row in place: s[j] = exp(scale * (s[j] - max)) for j in
+// [lo, hi), 0 elsewhere in [0, span) (span a multiple of 16); returns 1 / sum.
+SLM_ATTENTION_AVX512 float SoftmaxRow(float* s, int64_t lo, int64_t hi, int64_t span,
+                                      float scale) {
+  auto valid = [&](int64_t j) SLM_ATTENTION_AVX512 {
+    const int64_t begin = std::max<int64_t>(lo - j, 0), end = std::min<int64_t>(hi - j, 16);
+    if (end <= begin) return static_cast<__mmask16>(0);
+    return static_cast<__mmask16>(((1u << end) - 1u) & ~((1u << begin) - 1u));
+  };
+  __m512 max = _mm512_set1_ps(-INFINITY);
+  for (int64_t j = lo / 16 * 16; j < hi; j += 16) {
+    max = _mm512_mask_max_ps(max, valid(j), max, _mm512_loadu_ps(s + j));
+  }
+  const __m512 shift = _mm512_set1_ps(scale * _mm512_reduce_max_ps(max));
+  const __m512 scales = _mm512_set1_ps(scale);
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t j = 0; j < span; j += 16) {
+    const __mmask16 mask = valid(j);
+    __m512 p = _mm512_setzero_ps();
+    if (mask != 0) {
+      p = _mm512_maskz_mov_ps(
+          mask, Exp16(_mm512_fmsub_ps(_mm512_loadu_ps(s + j), scales, shift)));
+      sum = _mm512_add_ps(sum, p);
+    }
+    _mm512_storeu_ps(s + j, p);
+  }
+  return 1.0f / _mm512_reduce_add_ps(sum);
+}
+
+using ScoreRowsFn = void (*)(const float* const*, const float*, int64_t, int64_t, int64_t,
+                             float* const*);
+using WeightRowsFn = void (*)(const float* const*, const float*, const float*, int64_t,
+                              int64_t, int64_t, float* const*);
+constexpr ScoreRowsFn kScoreRows[kRowBlock] = {ScoreRows<1>, ScoreRows<2>, ScoreRows<3>,
+                                               ScoreRows<4>, ScoreRows<5>, ScoreRows<6>,
+                                               ScoreRows<7>, ScoreRows<8>};
+constexpr WeightRowsFn kWeightRows[kRowBlock] = {WeightRows<1>, WeightRows<2>, WeightRows<3>,
+                                                 WeightRows<4>, WeightRows<5>, WeightRows<6>,
+                                                 WeightRows<7>, WeightRows<8>};
+
+void BlockedAttention(const KvLayerView& cache, const float* q, int64_t q_row_stride,
+                      int64_t start, int64_t num_tokens, int64_t num_heads,
+                      const AttentionOptions& options, float* out, int64_t out_row_stride,
+                      int max_threads) {
+  const int64_t heads = cache.num_kv_heads;
+  const int64_t group = num_heads / heads;
+  const int64_t d = cache.head_dim;
+  const int64_t keys = start + num_tokens;
+  const int64_t padded = (keys + 15) / 16 * 16;
+  // Scratch of the calling thread (grown, never shrunk): per head kt then v.
+  thread_local std::vector<float> widened;
+  const int64_t per_head = d * padded + keys * d;
+  if (static_cast<int64_t>(widened.size()) < heads * per_head) {
+    widened.resize(static_cast<size_t>(heads * per_head));
+  }
+  float* const scratch = widened.data();
+  const int64_t blocks = (num_tokens + kBlockTokens - 1) / kBlockTokens;
+  const int64_t work = heads * blocks;
+  const int threads = static_cast<int>(std::min<int64_t>(max_threads, work));
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+#pragma omp for schedule(static)
+    for (int64_t h = 0; h < heads; ++h) {
+      WidenHead(cache, h, keys, padded, scratch + h * per_head,
+                scratch + h * per_head + d * padded);
+    }
+    // Larger blocks (later tokens see more keys) first.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < work; ++item) {
+      const int64_t h = item % heads;
+      const int64_t block = blocks - 1 - item / heads;
+      const float* kt = scratch + h * per_head;
+      const float* v = kt + d * padded;
+      const int64_t t0 = block * kBlockTokens;
+      const int64_t t1 = std::min(num_tokens, t0 + kBlockTokens);
+      // Key range of the block, j0 rounded down to 16 (scores outside a row's range are masked).
+      const int64_t j0 = WindowStart(options, start + t0) / 16 * 16;
+      const int64_t j_end = start + t1;
+      const int64_t span = (j_end - j0 + 15) / 16 * 16;
+      const int64_t rows = (t1 - t0) * group;
+      thread_local std::vector<float> scores, inverse;
+      thread_local std::vector<const float*> q_rows, p_rows;
+      thread_local std::vector<float*> s_rows, o_rows;
+      scores.resize(static_cast<size_t>(rows * span));
+      q_rows.resize(static_cast<size_t>(rows));
+      p_rows.resize(static_cast<size_t>(rows));
+      s_rows.resize(static_cast<size_t>(rows));
+      o_rows.resize(static_cast<size_t>(rows));
+      inverse.resize(static_cast<size_t>(rows));
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t t = t0 + r / group, head = h * group + r % group;
+        q_rows[r] = q + t * q_row_stride + head * d;
+        o_rows[r] = out + t * out_row_stride + head * d;
+        s_rows[r] = scores.data() + r * span;
+        p_rows[r] = s_rows[r];
+      }
+      for (int64_t r = 0; r < rows; r += kRowBlock) {
+        const int64_t count = std::min<int64_t>(kRowBlock, rows - r);
+        kScoreRows[count - 1](q_rows.data() + r, kt, d, j0, span, s_rows.data() + r);
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t position = start + t0 + r / group;
+        const int64_t lo = WindowStart(options, position) - j0, hi = position + 1 - j0;
+        inverse[r] = SoftmaxRow(s_rows[r], lo, hi, span, options.scale);
+      }
+      const int64_t weighted = j_end - j0;
+      for (int64_t r = 0; r < rows; r += kRowBlock) {
+        const int64_t count = std::min<int64_t>(kRowBlock, rows - r);
+        kWeightRows[count - 1](p_rows.data() + r, inverse.data() + r, v, d, j0, weighted,
+                               o_rows.data() + r);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 namespace internal {
@@ -403,6 +613,11 @@ absl::Status CachedAttention(const KvLayerView& cache, const float* q, int64_t q
   const int64_t work = cache.num_kv_heads * num_tokens;
   const int threads = omp_in_parallel() ? 1 : static_cast<int>(std::min<int64_t>(
                                                   omp_get_max_threads(), work));
+  if (num_tokens >= kMinBlockedTokens && UseAvx512Attention()) {
+    BlockedAttention(cache, q, q_row_stride, start, num_tokens, num_heads, options, out,
+                     out_row_stride, omp_in_parallel() ? 1 : omp_get_max_threads());
+    return absl::OkStatus();
+  }
   const AttendItemFn attend_avx512 =
       group <= kMaxAvx512Group && UseAvx512Attention() ? kAttendItem[group - 1] : nullptr;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)

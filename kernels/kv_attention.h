@@ -23,7 +23,11 @@
 // Thread-safety: WriteKv to disjoint positions/layers and CachedAttention on any views may run
 // concurrently; writing positions that another thread's attention reads is a data race.
 // CachedAttention splits (head, token) work across the caller's OpenMP threads; inside an
-// enclosing parallel region it runs on the calling thread.
+// enclosing parallel region it runs on the calling thread. With AVX-512 and >= 8 new tokens
+// (prefill) it runs blocked: each kv head's visible keys/values are widened to f32 once per call
+// into scratch owned by the calling thread (thread_local, grown to the largest call: 8 x
+// num_kv_heads x head_dim bytes per cached token), then (kv head, 16-token query block) items
+// read them once per block.
 #ifndef SLM_KERNELS_KV_ATTENTION_H_
 #define SLM_KERNELS_KV_ATTENTION_H_
 

@@ -75,6 +75,13 @@ TEST(KvAttentionTest, MatchesReferenceAndDirectComputation) {
       {14, 2, 64, 30, 1, 0},   {8, 2, 128, 5, 4, 0},    {6, 3, 5, 11, 3, 0},
       {32, 4, 64, 40, 1, 8},   {4, 1, 32, 3, 12, 4},    {9, 3, 64, 37, 2, 0},
       {9, 3, 64, 0, 17, 0},    {3, 1, 16, 47, 1, 0},
+      // Blocked prefill path (>= 8 tokens: 16-token query blocks, 8-row register blocks, keys
+      // in 16-key panels): chunks not a multiple of the block, prefill after an existing cache
+      // (start not a multiple of 16), GQA groups 1 / 3 / 7, head_dim not a multiple of 16, and
+      // sliding windows whose start crosses key panels inside a query block.
+      {9, 3, 64, 0, 8, 0},     {9, 3, 64, 0, 40, 0},    {9, 3, 64, 37, 20, 0},
+      {3, 3, 32, 0, 33, 0},    {7, 1, 64, 5, 19, 0},    {14, 2, 80, 13, 31, 0},
+      {6, 2, 5, 3, 10, 0},     {9, 3, 64, 21, 45, 20},  {4, 1, 128, 0, 64, 7},
   };
   const int saved = omp_get_max_threads();
   uint32_t seed = 1;
