@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 import gguf_test_reader
-from pyslm import bert
+from pyslm import bert, ngram
 from pyslm.gguf_reader import read_gguf
 from pyslm.wordpiece import WordPieceTokenizer
 
@@ -26,7 +26,7 @@ MODEL = os.path.join(REPO_DIR, "models", "sentiment-sst2.gguf")
 DATA_DIR = os.environ.get("SLM_SHARED_DATA_DIR", "")
 VOCAB = os.path.join(DATA_DIR, "tokenizers", "ggml-vocab-bert-bge.gguf")
 SST2_DEV = os.path.join(DATA_DIR, "sst2", "dev.tsv")
-MIN_DEV_ACCURACY = 0.80  # measured 0.8016 (models/sentiment-sst2.md)
+MIN_DEV_ACCURACY = 0.83  # measured 0.8326 (models/sentiment-sst2.md)
 
 
 def model_from_gguf(path):
@@ -95,26 +95,29 @@ class TrainTinyTest(unittest.TestCase):
 
 @unittest.skipUnless(os.path.exists(MODEL), f"{MODEL} not trained yet")
 class CommittedModelTest(unittest.TestCase):
+    """The committed model is the n-gram classifier (tools/train/train_sentiment_ngram.py) since
+    it beat the from-scratch BERT (80.16 %) on dev."""
+
     def test_format_and_size(self):
         self.assertLessEqual(os.path.getsize(MODEL), 4 * 1024 * 1024)
         parsed = gguf_test_reader.parse_file(MODEL)
         metadata = {key: value for key, (_, value) in parsed["metadata"].items()}
-        self.assertEqual(metadata["general.architecture"], "bert")
+        self.assertEqual(metadata["general.architecture"], "ngram")
         self.assertEqual(metadata["slmgw.task"], "text_classification")
         self.assertEqual(metadata["slmgw.labels"], (8, ["negative", "positive"]))
-        self.assertEqual(metadata["tokenizer.ggml.model"], "bert")
-        self.assertEqual(parsed["tensors"]["token_embd.weight"][1], 1)
+        self.assertEqual(parsed["tensors"]["token_embd.weight"][1], 1)  # f16
 
     @unittest.skipUnless(os.path.exists(SST2_DEV), f"{SST2_DEV} not found")
     def test_dev_accuracy(self):
-        model, metadata = model_from_gguf(MODEL)
-        tokenizer = WordPieceTokenizer(metadata["tokenizer.ggml.tokens"])
+        stored = read_gguf(MODEL)
+        meta, tensors = stored.metadata, stored.tensors
+        featurizer = ngram.Featurizer(meta["ngram.buckets"], meta["ngram.hash_seed"],
+                                      meta["ngram.word_ngrams"], meta["ngram.char_ngram_min"],
+                                      meta["ngram.char_ngram_max"])
         rows = train_sentiment.read_tsv(SST2_DEV)
-        correct = 0
-        with torch.no_grad():
-            for label, text in rows:
-                logits = model.forward_ids(tokenizer.encode(text, model.config.context_length))
-                correct += int(logits.argmax()) == int(label)
+        correct = sum(int(np.argmax(ngram.probabilities(
+            featurizer, tensors["token_embd.weight"], tensors["output.weight"],
+            tensors["output.bias"], text.encode("utf-8")))) == int(label) for label, text in rows)
         self.assertGreaterEqual(correct / len(rows), MIN_DEV_ACCURACY)
 
 
