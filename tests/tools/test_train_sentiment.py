@@ -20,6 +20,7 @@ torch.set_num_threads(1)  # the build machine's cores are shared
 TOOLS_DIR = os.path.join(os.path.dirname(os.path.abspath(bert.__file__)), "..")
 sys.path.insert(0, os.path.join(TOOLS_DIR, "train"))
 import train_sentiment  # noqa: E402
+import train_sentiment_ngram  # noqa: E402
 
 REPO_DIR = os.path.dirname(os.path.abspath(TOOLS_DIR))
 MODEL = os.path.join(REPO_DIR, "models", "sentiment-sst2.gguf")
@@ -91,6 +92,33 @@ class TrainTinyTest(unittest.TestCase):
         bad = model.forward_ids(tokenizer.encode("the film was dull and awful ."))
         self.assertEqual(int(good.argmax()), 1)
         self.assertEqual(int(bad.argmax()), 0)
+
+
+class TrainNgramTinyTest(unittest.TestCase):
+    """train_sentiment_ngram.py learns separable data; its members average into one model."""
+
+    def test_learns_separable_data(self):
+        rows = [("1", f"a great fun film {i}") for i in range(60)]
+        rows += [("0", f"a dull awful film {i}") for i in range(60)]
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, part in (("train.tsv", rows), ("dev.tsv", rows[::10])):
+                with open(os.path.join(tmp, name), "w") as f:
+                    f.write("label\tsentence\n" + "".join(f"{l}\t{t}\n" for l, t in part))
+            out = os.path.join(tmp, "tiny.gguf")
+            log = io.StringIO()
+            with contextlib.redirect_stdout(log):
+                code = train_sentiment_ngram.main([
+                    "--data", tmp, "--out", out, "--buckets", "4096", "--dim", "4",
+                    "--epochs", "3", "--batch-size", "8", "--lr", "5e-2", "--members", "2"])
+            self.assertEqual(code, 0, log.getvalue())
+            self.assertIn("dev accuracy 1.0000", log.getvalue().splitlines()[-1], log.getvalue())
+            metadata = read_gguf(out, load_tensors=False).metadata
+            self.assertEqual(metadata["general.architecture"], "ngram")
+            self.assertEqual(metadata["ngram.dim"], 2)  # averaged members: one row per label
+            with open(os.path.join(tmp, "bad.tsv"), "w") as f:
+                f.write("label\tsentence\n7\thello\n")
+            with self.assertRaisesRegex(ValueError, "bad.tsv:2"):
+                train_sentiment_ngram.read_sst2(os.path.join(tmp, "bad.tsv"))
 
 
 @unittest.skipUnless(os.path.exists(MODEL), f"{MODEL} not trained yet")
