@@ -208,6 +208,33 @@ void ApplyRope(float* x, int64_t num_tokens, int64_t num_heads, int64_t head_dim
   }
 }
 
+void RopeAngles(const int64_t* positions, int64_t num_tokens, const RopeTable& table,
+                float* angles) {
+  const int64_t half = static_cast<int64_t>(table.inv_freq.size());
+  for (int64_t t = 0; t < num_tokens; ++t) {
+    Angles(positions[t], table, angles + t * 2 * half, angles + t * 2 * half + half);
+  }
+}
+
+void ApplyRopeAngles(float* x, int64_t num_tokens, int64_t num_heads, int64_t head_dim,
+                     int64_t row_stride, const float* angles, const RopeTable& table,
+                     RopeStyle style) {
+  const int64_t half = static_cast<int64_t>(table.inv_freq.size());
+  if (2 * half > head_dim || half == 0) return;
+  for (int64_t t = 0; t < num_tokens; ++t) {
+    const float* c = angles + t * 2 * half;
+    const float* s = c + half;
+    for (int64_t h = 0; h < num_heads; ++h) {
+      float* head = x + t * row_stride + h * head_dim;
+      if (style == RopeStyle::kNeox) {
+        RotateNeox(head, half, c, s);
+      } else {
+        RotateInterleaved(head, half, c, s);
+      }
+    }
+  }
+}
+
 void ReferenceRmsNorm(const float* x, int64_t rows, int64_t cols, const float* weight,
                       float epsilon, float* out) {
   for (int64_t r = 0; r < rows; ++r) {

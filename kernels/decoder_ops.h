@@ -83,6 +83,17 @@ void ApplyRope(float* x, int64_t num_tokens, int64_t num_heads, int64_t head_dim
                int64_t row_stride, const int64_t* positions, const RopeTable& table,
                RopeStyle style);
 
+// ApplyRope in two steps, for callers that rotate the same positions many times (every layer's
+// Q and K in a decoder forward pass): RopeAngles fills angles[t][0, half) with the cosines and
+// angles[t][half, 2 * half) with the sines of positions[t] (half = table.rotary_dim() / 2),
+// computed exactly as ApplyRope does; ApplyRopeAngles rotates with them (bit-identical to
+// ApplyRope on the same positions).
+void RopeAngles(const int64_t* positions, int64_t num_tokens, const RopeTable& table,
+                float* angles);
+void ApplyRopeAngles(float* x, int64_t num_tokens, int64_t num_heads, int64_t head_dim,
+                     int64_t row_stride, const float* angles, const RopeTable& table,
+                     RopeStyle style);
+
 void ReferenceRmsNorm(const float* x, int64_t rows, int64_t cols, const float* weight,
                       float epsilon, float* out);
 void ReferenceSwiGlu(const float* gate, const float* up, int64_t rows, int64_t cols,

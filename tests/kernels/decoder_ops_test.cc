@@ -177,9 +177,17 @@ TEST(RopeTest, MatchesReferenceBothStyles) {
         ApplyRope(fast.data(), tokens, heads, head_dim, stride, positions.data(), *table, style);
         ReferenceApplyRope(expected.data(), tokens, heads, head_dim, stride, positions.data(),
                            *table, style);
+        // The two-step form (angles once, rotations with them) matches the reference too.
+        std::vector<float> angles(tokens * rotary_dim, NAN), two_step = x;
+        RopeAngles(positions.data(), tokens, *table, angles.data());
+        ApplyRopeAngles(two_step.data(), tokens, heads, head_dim, stride, angles.data(), *table,
+                        style);
         for (size_t i = 0; i < x.size(); ++i) {
           ASSERT_NEAR(fast[i], expected[i], 1e-5 * 4 * table->magnitude + 1e-6)
               << "style=" << static_cast<int>(style) << " head_dim=" << head_dim << " i=" << i;
+          ASSERT_NEAR(two_step[i], expected[i], 1e-5 * 4 * table->magnitude + 1e-6)
+              << "two-step style=" << static_cast<int>(style) << " head_dim=" << head_dim
+              << " i=" << i;
         }
         // Position 0 only scales by the magnitude; dimensions past rotary_dim and the padding
         // between rows are untouched.

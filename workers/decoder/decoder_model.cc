@@ -357,16 +357,19 @@ absl::Status DecoderModelImpl::Forward(absl::Span<const SequenceStep> steps, flo
   std::vector<float> activated(static_cast<size_t>(total * hp.ffn_size));
   kernels::AttentionOptions attention_options;
   attention_options.scale = 1.0f / std::sqrt(static_cast<float>(d));
+  // RoPE cos/sin of each row's position, once per call for every layer's Q and K.
+  std::vector<float> rope_angles(static_cast<size_t>(total * rope_.rotary_dim()));
+  kernels::RopeAngles(row_position.data(), total, rope_, rope_angles.data());
 
   kernels::RmsNorm(x.data(), total, hidden, layers_[0].attn_norm.data(), hp.rms_epsilon,
                    normed.data());
   for (int64_t l = 0; l < hp.num_layers; ++l) {
     const Layer& layer = layers_[static_cast<size_t>(l)];
     SLM_RETURN_IF_ERROR(layer.qkv->Forward(normed.data(), total, qkv.data()));
-    kernels::ApplyRope(qkv.data(), total, hp.num_heads, d, qkv_dim, row_position.data(), rope_,
-                       rope_style_);
-    kernels::ApplyRope(qkv.data() + q_dim, total, hp.num_kv_heads, d, qkv_dim, row_position.data(),
-                       rope_, rope_style_);
+    kernels::ApplyRopeAngles(qkv.data(), total, hp.num_heads, d, qkv_dim, rope_angles.data(),
+                             rope_, rope_style_);
+    kernels::ApplyRopeAngles(qkv.data() + q_dim, total, hp.num_kv_heads, d, qkv_dim,
+                             rope_angles.data(), rope_, rope_style_);
     int64_t first_row = 0;
     for (size_t s = 0; s < steps.size(); ++s) {
       const kernels::KvLayerView view = caches[s]->Layer(l);
