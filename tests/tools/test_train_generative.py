@@ -92,9 +92,9 @@ class ShippedModelsTest(unittest.TestCase):
             perplexities[name], _ = train_generative.perplexity(
                 llama.DecoderLM(config, state).forward_ids, windows)
         # Far below the 2,000-piece vocabulary's uniform perplexity, and the large model lower by
-        # at least 5 % (the model cards: 9 % on this text, 75.5 vs 83.0).
+        # at least 20 % (the model cards: 39 % on this text, 50.4 vs 83.0).
         self.assertLess(perplexities["small"], 300, perplexities)
-        self.assertLess(perplexities["large"], 0.95 * perplexities["small"], perplexities)
+        self.assertLess(perplexities["large"], 0.8 * perplexities["small"], perplexities)
 
 
 if __name__ == "__main__":
