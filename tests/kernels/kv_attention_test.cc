@@ -14,6 +14,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <iterator>
 #include <random>
 #include <vector>
 
@@ -137,6 +140,47 @@ TEST(KvAttentionTest, MatchesReferenceAndDirectComputation) {
   }
   internal::ForcePortableAttentionForTesting(false);
   omp_set_num_threads(saved);
+}
+
+// bf16 bits of x by round-to-nearest-even, decided in double arithmetic (finite x).
+uint16_t NearestEvenBf16(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof(bits));
+  const uint32_t low = bits >> 16, high = low + 1;  // same sign: truncation and next magnitude
+  auto value = [](uint32_t b16) {
+    const uint32_t wide = b16 << 16;
+    float f;
+    std::memcpy(&f, &wide, sizeof(f));
+    return static_cast<double>(f);
+  };
+  const double below = std::fabs(value(low) - x);
+  const double above = (high & 0x7FFFu) >= 0x7F80u ? INFINITY : std::fabs(value(high) - x);
+  if (below != above) return static_cast<uint16_t>(below < above ? low : high);
+  return static_cast<uint16_t>(low % 2 == 0 ? low : high);
+}
+
+TEST(KvAttentionTest, WriteKvRoundsBf16ToNearestEven) {
+  const int64_t heads = 2, d = 20, tokens = 3;
+  auto values = RandomUniform(tokens * heads * d, -3.0f, 3.0f, 99);
+  // Ties (1 + 2^-8 -> 1.0; 1 + 3 * 2^-8 -> 1 + 2^-6), just above a tie, exact, negative tie.
+  const float special[] = {1.00390625f, 1.01171875f, 1.0039063f, -2.5f, -1.00390625f, 0.0f};
+  std::copy(std::begin(special), std::end(special), values.begin());
+  auto cache = KvCacheBuffer::Create(DType::kBF16, 1, heads, d, tokens);
+  ASSERT_TRUE(cache.ok());
+  const KvLayerView layer = (*cache)->Layer(0);
+  ASSERT_TRUE(WriteKv(layer, values.data(), values.data(), heads * d, 0, tokens).ok());
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t i = 0; i < d; ++i) {
+        const float x = values[t * heads * d + h * d + i];
+        const int64_t index = (h * tokens + t) * d + i;
+        EXPECT_EQ(static_cast<const uint16_t*>(layer.keys)[index], NearestEvenBf16(x)) << x;
+        EXPECT_EQ(static_cast<const uint16_t*>(layer.values)[index], NearestEvenBf16(x)) << x;
+      }
+    }
+  }
+  EXPECT_EQ(NearestEvenBf16(1.00390625f), 0x3F80u);  // the reference itself, on known ties
+  EXPECT_EQ(NearestEvenBf16(1.01171875f), 0x3F82u);
 }
 
 TEST(KvAttentionTest, LayersDoNotOverlapAndBytesAreCounted) {
