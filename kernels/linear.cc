@@ -68,20 +68,21 @@ void ConvertToBf16(const float* source, int64_t count, uint16_t* destination) {
   }
 }
 
+// max |x| (NaNs skipped), as an integer max over the sign-cleared bit patterns (their integer
+// order is the float order): GCC vectorizes that reduction, where the float form compiled to
+// scalar vmaxss (~3% of SmolLM2 prefill).
 SLM_KERNELS_MULTIVERSION
 float AbsMax(const float* x, int64_t count) {
-  constexpr int kLanes = 16;
-  float partial[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= count; i += kLanes) {
-    for (int lane = 0; lane < kLanes; ++lane) {
-      partial[lane] = std::max(partial[lane], std::fabs(x[i + lane]));
-    }
+  int32_t result = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    int32_t bits;
+    std::memcpy(&bits, &x[i], sizeof(bits));
+    bits &= 0x7FFFFFFF;
+    result = std::max(result, bits > 0x7F800000 ? 0 : bits);
   }
-  float result = 0.0f;
-  for (; i < count; ++i) result = std::max(result, std::fabs(x[i]));
-  for (float value : partial) result = std::max(result, value);
-  return result;
+  float value;
+  std::memcpy(&value, &result, sizeof(value));
+  return value;
 }
 
 // q = round(x * inverse_scale), half away from zero, clamped to the symmetric range [-127, 127].
