@@ -198,6 +198,7 @@ int64_t WindowStart(const AttentionOptions& options, int64_t position) {
 #define SLM_ATTENTION_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
 
 std::atomic<bool> force_portable_attention{false};
+std::atomic<bool> blocked_prefill_attention{true};
 
 bool UseAvx512Attention() {
   if (force_portable_attention.load(std::memory_order_relaxed)) return false;
@@ -543,6 +544,7 @@ void BlockedAttention(const KvLayerView& cache, const float* q, int64_t q_row_st
 
 namespace internal {
 void ForcePortableAttentionForTesting(bool portable) { force_portable_attention.store(portable); }
+void SetBlockedPrefillAttention(bool enabled) { blocked_prefill_attention.store(enabled); }
 }  // namespace internal
 
 int64_t KvLayerBytes(DType dtype, int64_t num_kv_heads, int64_t head_dim, int64_t capacity) {
@@ -625,7 +627,8 @@ absl::Status CachedAttention(const KvLayerView& cache, const float* q, int64_t q
   const int64_t work = cache.num_kv_heads * num_tokens;
   const int threads = omp_in_parallel() ? 1 : static_cast<int>(std::min<int64_t>(
                                                   omp_get_max_threads(), work));
-  if (num_tokens >= kMinBlockedTokens && UseAvx512Attention()) {
+  if (num_tokens >= kMinBlockedTokens && UseAvx512Attention() &&
+      blocked_prefill_attention.load(std::memory_order_relaxed)) {
     BlockedAttention(cache, q, q_row_stride, start, num_tokens, num_heads, options, out,
                      out_row_stride, omp_in_parallel() ? 1 : omp_get_max_threads());
     return absl::OkStatus();

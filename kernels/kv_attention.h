@@ -108,6 +108,9 @@ namespace internal {
 // Sets whether CachedAttention uses the portable loops instead of the AVX-512 path (tests;
 // process-wide, set while no attention runs).
 void ForcePortableAttentionForTesting(bool portable);
+// Sets whether prefill chunks may take the blocked AVX-512 path (default true); false keeps the
+// per-(kv head, token) AVX-512 items (benchmarks' before/after; process-wide, as above).
+void SetBlockedPrefillAttention(bool enabled);
 }  // namespace internal
 
 }  // namespace slm::kernels

@@ -88,11 +88,14 @@ TEST(KvAttentionTest, MatchesReferenceAndDirectComputation) {
   };
   const int saved = omp_get_max_threads();
   uint32_t seed = 1;
-  // The AVX-512 path (where the CPU has it) and the portable loops, each on 1 and 2 threads.
-  for (int run = 0; run < 4; ++run) {
-    const bool portable = run >= 2;
+  // The AVX-512 paths (where the CPU has them; prefill blocked, then per token) and the
+  // portable loops, each on 1 and 2 threads.
+  for (int run = 0; run < 6; ++run) {
+    const bool portable = run >= 4;
+    const bool blocked = run < 2;
     const int threads = 1 + run % 2;
     internal::ForcePortableAttentionForTesting(portable);
+    internal::SetBlockedPrefillAttention(blocked);
     omp_set_num_threads(threads);
     for (DType dtype : {DType::kF32, DType::kBF16, DType::kInt8}) {
       for (const Case& c : cases) {
@@ -100,7 +103,7 @@ TEST(KvAttentionTest, MatchesReferenceAndDirectComputation) {
                      << DTypeName(dtype) << " heads=" << c.num_heads << "/" << c.num_kv_heads
                      << " d=" << c.head_dim << " start=" << c.start << " n=" << c.num_tokens
                      << " window=" << c.window << " threads=" << threads
-                     << " portable=" << portable);
+                     << " portable=" << portable << " blocked=" << blocked);
         const int64_t positions = c.start + c.num_tokens;
         const int64_t kv_width = c.num_kv_heads * c.head_dim;
         const auto k = RandomUniform(positions * kv_width, -1.0f, 1.0f, seed++);
@@ -139,6 +142,7 @@ TEST(KvAttentionTest, MatchesReferenceAndDirectComputation) {
     }
   }
   internal::ForcePortableAttentionForTesting(false);
+  internal::SetBlockedPrefillAttention(true);
   omp_set_num_threads(saved);
 }
 
