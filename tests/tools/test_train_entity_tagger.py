@@ -110,7 +110,7 @@ class Wnut17ModelTest(unittest.TestCase):
         self.assertGreaterEqual(f1, CARD_F1 - 0.002)
 
 
-CARD_F1 = 0.3534  # models/entities-wnut17.md
+CARD_F1 = 0.2953  # models/entities-wnut17.md (choices made on a train slice, not dev)
 
 
 if __name__ == "__main__":

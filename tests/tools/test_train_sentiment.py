@@ -27,7 +27,7 @@ MODEL = os.path.join(REPO_DIR, "models", "sentiment-sst2.gguf")
 DATA_DIR = os.environ.get("SLM_SHARED_DATA_DIR", "")
 VOCAB = os.path.join(DATA_DIR, "tokenizers", "ggml-vocab-bert-bge.gguf")
 SST2_DEV = os.path.join(DATA_DIR, "sst2", "dev.tsv")
-MIN_DEV_ACCURACY = 0.83  # measured 0.8326 (models/sentiment-sst2.md)
+MIN_DEV_ACCURACY = 0.819  # measured 0.8211 (models/sentiment-sst2.md; chosen on a train slice)
 
 
 def model_from_gguf(path):

@@ -9,11 +9,16 @@ Each CoNLL token is one tagger token (the gateway splits text on ASCII whitespac
 sent as its tokens joined by spaces gets exactly these tokens back). Features: the token, its
 lowercase form, shape, prefixes/suffixes, capitalisation, neighbours +-2 and their shapes,
 the sentence's share of capitalised tokens (see ngram_tagger.py); model: summed hashed feature
-embeddings -> (ReLU) -> per-token BIO label, cross entropy with non-O labels weighted. Each
-member keeps the weights of its evaluation (4 per epoch) with the best dev entity F1
-(seqeval-style exact spans, as train_wnut17.entity_f1); linear members are averaged into one
-tagger of the same size; the O logit's shift is read off dev. Both selections use dev, so the
-dev F1 reported is optimistic (WNUT-17's test split is not in ../shared/data).
+embeddings -> (ReLU) -> per-token BIO label, cross entropy with non-O labels weighted.
+
+Every choice is made on a held-out slice of the TRAINING data (every --selection-every'th
+sentence of train.conll, counting from the last of each group), never on dev: each member is
+trained on the rest and keeps the position (4 evaluations per epoch) with the best slice entity
+F1 (seqeval-style exact spans, as train_wnut17.entity_f1); the linear members are averaged into
+one tagger of the same size; the O logit's shift is the one with the best slice F1. With
+--refit (default) each member is then trained again on all of train.conll for the number of
+epochs it was selected at, the refitted members are averaged and get the selected shift. Dev
+is evaluated once, on the exported file, at the end.
 """
 
 import argparse
@@ -100,7 +105,13 @@ def parse_args(argv):
                              "with this decay per step (0: the weights themselves)")
     parser.add_argument("--tune-o-bias", action=argparse.BooleanOptionalAction, default=True,
                         help="after training, add to the O label's bias the shift in -3..1 "
-                             "that maximises dev entity F1")
+                             "that maximises the selection slice's entity F1")
+    parser.add_argument("--selection-every", type=int, default=10,
+                        help="hold out every N-th training sentence (N-1, 2N-1, ...) for "
+                             "choosing checkpoints and the O shift")
+    parser.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
+                        help="retrain the members on all of train.conll with the selected "
+                             "number of epochs before exporting")
     parser.add_argument("--members", type=int, default=8,
                         help="train this many linear taggers (seeds seed, seed+1, ...) and export "
                              "their average as one (needs --activation none)")
@@ -117,24 +128,36 @@ def main(argv=None):
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     started = time.time()
-    train_sentences = read_conll(os.path.join(args.data, "train.conll"))
+    all_sentences = read_conll(os.path.join(args.data, "train.conll"))
     if args.limit:
-        train_sentences = train_sentences[:args.limit]
+        all_sentences = all_sentences[:args.limit]
+    every = args.selection_every
+    if every < 2:
+        print("error: --selection-every must be >= 2", file=sys.stderr)
+        return 2
+    train_sentences = [s for i, s in enumerate(all_sentences) if i % every != every - 1]
+    selection_sentences = [s for i, s in enumerate(all_sentences) if i % every == every - 1]
     dev_sentences = read_conll(os.path.join(args.data, "dev.conll"))
-    kinds = sorted({tag[2:] for sentence in train_sentences for _, tag in sentence
+    kinds = sorted({tag[2:] for sentence in all_sentences for _, tag in sentence
                     if tag != "O"})
     labels = ["O"] + [f"{prefix}-{kind}" for kind in kinds for prefix in ("B", "I")]
     label_index = {label: i for i, label in enumerate(labels)}
     featurizer = ngram_tagger.Featurizer(args.buckets, args.hash_seed)
     max_features = 32
-    train_rows, train_labels, _ = encode(featurizer, train_sentences, label_index, max_features)
-    dev_rows, _, dev_lengths = encode(featurizer, dev_sentences, label_index, max_features)
+    fit_rows, fit_labels, _ = encode(featurizer, train_sentences, label_index, max_features)
+    all_rows, all_labels, _ = encode(featurizer, all_sentences, label_index, max_features)
+    sel_rows, _, sel_lengths = encode(featurizer, selection_sentences, label_index, max_features)
+    sel_gold = [[tag for _, tag in s] for s in selection_sentences]
     dev_gold = [[tag for _, tag in s] for s in dev_sentences]
-    print(f"labels {labels}; train {len(train_sentences)} sentences / {len(train_labels)} "
-          f"tokens, dev {len(dev_sentences)}; features {time.time() - started:.0f} s", flush=True)
+    print(f"labels {labels}; train {len(all_sentences)} sentences: fit {len(train_sentences)} / "
+          f"{len(fit_labels)} tokens, selection slice {len(selection_sentences)} (every "
+          f"{every}th); dev {len(dev_sentences)}; features {time.time() - started:.0f} s",
+          flush=True)
 
-    def train_member(seed):
-        """Trains one tagger; returns (best dev F1, its weights, where)."""
+    def train_member(seed, train_rows, train_labels, stop_at=None):
+        """Trains one tagger. Without stop_at: returns (best selection-slice F1, its weights,
+        epochs trained at that point). With stop_at (epochs): trains that long, no evaluation,
+        returns (None, final weights, stop_at)."""
         torch.manual_seed(seed)
         model = Tagger(args.buckets, args.dim, len(labels), args.activation, args.dropout)
         optimizers = [torch.optim.SparseAdam([model.embeddings.weight], lr=args.lr),
@@ -150,7 +173,9 @@ def main(argv=None):
         best = (-1.0, None, 0)
         steps_per_epoch = math.ceil(len(train_labels) / args.batch_size)
         evaluate_every = max(1, math.ceil(steps_per_epoch / args.evaluations_per_epoch))
-        for epoch in range(args.epochs):
+        stop_steps = None if stop_at is None else max(1, round(stop_at * steps_per_epoch))
+        total_steps = 0
+        for epoch in range(args.epochs if stop_at is None else math.ceil(stop_at)):
             model.train()
             order = torch.randperm(len(train_labels), generator=generator)
             loss_sum, steps = 0.0, 0
@@ -175,31 +200,46 @@ def main(argv=None):
                             kept.mul_(args.ema).add_(current, alpha=1 - args.ema)
                 loss_sum += loss.item()
                 steps += 1
+                total_steps += 1
+                if stop_steps is not None:
+                    if total_steps >= stop_steps:
+                        evaluated = averaged if averaged is not None else model
+                        return (None, {k: v.clone() for k, v in evaluated.state_dict().items()},
+                                stop_at)
+                    continue
                 if steps % evaluate_every == 0 or start + args.batch_size >= len(order):
                     # The model fits the training tokens within about an epoch: evaluate (and keep
                     # the best) several times per epoch.
                     evaluated = averaged if averaged is not None else model
                     evaluated.eval()
                     with torch.no_grad():
-                        predicted = tags(evaluated(dev_rows), dev_lengths, labels)
+                        predicted = tags(evaluated(sel_rows), sel_lengths, labels)
                     model.train()
-                    precision, recall, f1 = entity_f1(dev_gold, predicted)
+                    precision, recall, f1 = entity_f1(sel_gold, predicted)
                     at = epoch + (start + len(batch)) / len(order)
-                    print(f"epoch {at:.2f}/{args.epochs}: loss {loss_sum / max(1, steps):.4f}, dev "
+                    print(f"epoch {at:.2f}/{args.epochs}: loss {loss_sum / max(1, steps):.4f}, "
+                          f"slice "
                           f"entity P {precision:.3f} R {recall:.3f} F1 {f1:.4f} "
                           f"({time.time() - started:.0f} s)", flush=True)
                     if f1 > best[0]:
                         best = (f1, {k: v.clone() for k, v in evaluated.state_dict().items()},
-                                round(at, 2))
+                                at)
         return best
 
     if args.members > 1 and args.activation != "none":
         print("error: --members needs --activation none", file=sys.stderr)
         return 2
-    results = [train_member(args.seed + member) for member in range(args.members)]
-    best = max(results, key=lambda result: result[0])
-    model = Tagger(args.buckets, args.dim, len(labels), args.activation, args.dropout)
-    if args.members > 1:
+    results = [train_member(args.seed + member, fit_rows, fit_labels)
+               for member in range(args.members)]
+    print(f"members' selected epochs {[round(r[2], 2) for r in results]}, slice F1 "
+          f"{[round(r[0], 4) for r in results]}", flush=True)
+
+    def combine(results):
+        """One tagger: the single member, or the members' average (see below)."""
+        if args.members == 1:
+            model = Tagger(args.buckets, args.dim, len(labels), args.activation, args.dropout)
+            model.load_state_dict(results[0][1])
+            return model
         # A linear tagger's logits are linear in its summed embeddings, so the average of the
         # members' logits is itself one tagger with dim = labels: embeddings E_k W_k^T
         # averaged, identity output, biases W_k h_k + b_k averaged. Same size as one member.
@@ -212,28 +252,36 @@ def main(argv=None):
             model.output.weight.copy_(torch.eye(len(labels)))
             model.output.bias.copy_(sum(m["output.weight"] @ m["hidden_bias"] + m["output.bias"]
                                         for m in members) / len(members))
-            predicted = tags(model(dev_rows), dev_lengths, labels)
-        f1 = entity_f1(dev_gold, predicted)[2]
-        print(f"ensemble of {len(members)} (members {[round(r[0], 4) for r in results]}): "
-              f"dev entity F1 {f1:.4f}")
-        best = (f1, model.state_dict(), "ensemble")
+        return model
 
-    model.load_state_dict(best[1])
+    model = combine(results)
     model.eval()
+    with torch.no_grad():
+        slice_logits = model(sel_rows)
+    slice_f1 = entity_f1(sel_gold, tags(slice_logits, sel_lengths, labels))[2]
+    print(f"combined {len(results)} member(s): slice entity F1 {slice_f1:.4f}", flush=True)
+    shift = 0.0
     if args.tune_o_bias:
-        # Shift the O logit to trade precision for recall, choosing the shift on dev (like a
-        # threshold read off the validation split: the reported dev F1 is then optimistic).
+        # Shift the O logit to trade precision for recall, choosing the shift on the slice.
+        scores = []
+        for candidate in np.arange(-3.0, 1.01, 0.25):
+            shifted = slice_logits.clone()
+            shifted[:, 0] += float(candidate)
+            scores.append((entity_f1(sel_gold, tags(shifted, sel_lengths, labels))[2],
+                           -abs(float(candidate)), float(candidate)))
+        f1, _, shift = max(scores)
+        print(f"O-logit shift {shift:+.2f}: slice entity F1 {f1:.4f} (before {slice_f1:.4f})",
+              flush=True)
+    if args.refit:
+        results = [train_member(args.seed + member, all_rows, all_labels, stop_at=result[2])
+                   for member, result in enumerate(results)]
+        model = combine(results)
+        model.eval()
+        print(f"refitted {len(results)} member(s) on all {len(all_sentences)} training "
+              f"sentences ({time.time() - started:.0f} s)", flush=True)
+    if shift:
         with torch.no_grad():
-            logits = model(dev_rows)
-            scores = []
-            for shift in np.arange(-3.0, 1.01, 0.25):
-                shifted = logits.clone()
-                shifted[:, 0] += float(shift)
-                scores.append((entity_f1(dev_gold, tags(shifted, dev_lengths, labels))[2],
-                               -abs(float(shift)), float(shift)))
-            f1, _, shift = max(scores)
             model.output.bias[0] += shift
-        print(f"O-logit shift {shift:+.2f}: dev entity F1 {f1:.4f} (before {best[0]:.4f})")
     state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     ngram_tagger.write_gguf(args.out, args.name, labels, args.buckets, args.hash_seed,
@@ -248,7 +296,7 @@ def main(argv=None):
         probs = ngram_tagger.probabilities(featurizer, stored.tensors, model.activation, words)
         predicted.append([labels[i] for i in probs.argmax(-1)])
     precision, recall, f1 = entity_f1(dev_gold, predicted)
-    print(f"wrote {args.out}: {size} bytes (best epoch {best[2]}); exported model dev entity "
+    print(f"wrote {args.out}: {size} bytes; exported model dev entity "
           f"P {precision:.4f} R {recall:.4f} F1 {f1:.4f}; total {time.time() - started:.0f} s")
     if size > args.max_bytes:
         print(f"error: {args.out} is {size} bytes, over --max-bytes {args.max_bytes}",

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Trains a small BERT-style text classifier from scratch on CPU and exports it as our GGUF.
 
-Default: SST-2 sentiment (models/sentiment-sst2.gguf). Reproduce with
+Default: SST-2 sentiment, the previous BERT sentiment model, written to
+/tmp/sentiment-sst2-bert.gguf (the shipped models/sentiment-sst2.gguf is the n-gram classifier
+of train_sentiment_ngram.py, which this must not overwrite). Reproduce with
     /usr/bin/python3 tools/train/train_sentiment.py
 Other classifiers reuse it with --data, --labels, --out, --name and the size flags.
 
@@ -207,7 +209,7 @@ def parse_args(argv):
                                                         "ggml-vocab-bert-bge.gguf"))
     parser.add_argument("--labels", default="negative,positive",
                         help="comma-separated class names, index = class id")
-    parser.add_argument("--out", default=os.path.join(REPO_DIR, "models", "sentiment-sst2.gguf"))
+    parser.add_argument("--out", default="/tmp/sentiment-sst2-bert.gguf")
     parser.add_argument("--name", default="sentiment-sst2")
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--hidden", type=int, default=96)

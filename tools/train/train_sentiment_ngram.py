@@ -7,11 +7,18 @@ Reproduce models/sentiment-sst2.gguf with
 
 Data: DIR/train.tsv (all 67,349 SST-2 phrases and sentences) and DIR/dev.tsv, `label<TAB>text`
 with a header line. Model: mean of the hashed word unigram, bigram and character 3-5-gram
-embeddings -> linear -> softmax. Each member (seeds seed, seed+1, ...) keeps its weights at the
-dev evaluation (4 per epoch) with the best accuracy; the members are linear in their mean
+embeddings -> linear -> softmax. The members (seeds seed, seed+1, ...) are linear in their mean
 embedding, so their averaged logits are one model of the same kind: embeddings E_k W_k^T
-averaged (dim = 2 labels), identity output, biases averaged. Both selections use dev, so the
-dev accuracy reported is optimistic (SST-2's test labels are not in ../shared/data).
+averaged (dim = 2 labels), identity output, biases averaged.
+
+Every choice is made on a held-out slice of train.tsv, never on dev. train.tsv holds the
+phrases of the training sentences (and the sentences), dev holds whole sentences, so the slice
+is sentence-like: every --selection-every'th row with at least --selection-min-words words (all
+rows if there are none); every row that is a word span of a slice row or contains one (its
+sub- and super-phrases) is left out of the fit rows, so the slice is not seen through its
+parts. Each member keeps the position (4 evaluations per epoch) with the best slice accuracy;
+with --refit (default) it is then trained again on all of train.tsv for that many epochs.
+Dev is evaluated once, on the exported file, at the end.
 """
 
 import argparse
@@ -50,6 +57,39 @@ def read_sst2(path):
     return rows
 
 
+def split_selection(rows, every, min_words):
+    """(fit row indices, selection row indices): the selection is every `every`-th row (by
+    position among them) of the rows with >= min_words words (of all rows if none has); the fit
+    rows exclude every row that is a contiguous word span of a selection row or contains one."""
+    if every < 2:
+        raise ValueError("--selection-every must be >= 2")
+    words = [text.split() for _, text in rows]
+    candidates = [i for i, w in enumerate(words) if len(w) >= min_words] or list(range(len(rows)))
+    selection = candidates[every - 1::every]
+    chosen = set(selection)
+    held = {" ".join(words[i]) for i in selection}
+    spans = set()  # every word span of a selection row
+    for i in selection:
+        w = words[i]
+        for a in range(len(w)):
+            for b in range(a + 1, len(w) + 1):
+                spans.add(" ".join(w[a:b]))
+    shortest = min(len(words[i]) for i in selection) if selection else 0
+
+    def overlaps(w):
+        if " ".join(w) in spans:
+            return True
+        # Contains a selection row: only rows longer than the shortest one can.
+        for n in range(shortest, len(w)):
+            for a in range(len(w) - n + 1):
+                if " ".join(w[a:a + n]) in held:
+                    return True
+        return False
+
+    fit = [i for i, w in enumerate(words) if i not in chosen and not overlaps(w)]
+    return fit, selection
+
+
 def pack(feature_lists):
     flat, offsets = [], []
     for features in feature_lists:
@@ -73,6 +113,11 @@ def parse_args(argv):
     parser.add_argument("--members", type=int, default=6)
     parser.add_argument("--evaluations-per-epoch", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--selection-every", type=int, default=20)
+    parser.add_argument("--selection-min-words", type=int, default=12)
+    parser.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
+                        help="retrain the members on all of train.tsv for their selected "
+                             "number of epochs before exporting")
     parser.add_argument("--max-bytes", type=int, default=6 * 1024 * 1024)
     return parser.parse_args(argv)
 
@@ -84,13 +129,20 @@ def main(argv=None):
     featurizer = ngram.Featurizer(args.buckets, args.hash_seed, 2, 3, 5)
     train = read_sst2(os.path.join(args.data, "train.tsv"))
     dev = read_sst2(os.path.join(args.data, "dev.tsv"))
-    train_features = [featurizer.features(text.encode("utf-8")) for _, text in train]
-    train_labels = torch.tensor([label for label, _ in train])
-    dev_flat, dev_offsets = pack(featurizer.features(text.encode("utf-8")) for _, text in dev)
-    dev_labels = torch.tensor([label for label, _ in dev])
-    print(f"train {len(train)}, dev {len(dev)}; features {time.time() - started:.0f} s", flush=True)
+    fit, selection = split_selection(train, args.selection_every, args.selection_min_words)
+    all_features = [featurizer.features(text.encode("utf-8")) for _, text in train]
+    all_labels = torch.tensor([label for label, _ in train])
+    fit_features = [all_features[i] for i in fit]
+    fit_labels = all_labels[fit]
+    sel_flat, sel_offsets = pack(all_features[i] for i in selection)
+    sel_labels = all_labels[selection]
+    print(f"train {len(train)}: fit {len(fit)}, selection slice {len(selection)} (mean "
+          f"{np.mean([len(train[i][1].split()) for i in selection]):.1f} words), dev "
+          f"{len(dev)}; features {time.time() - started:.0f} s", flush=True)
 
-    def train_member(seed):
+    def train_member(seed, train_features, train_labels, stop_at=None):
+        """Without stop_at: (best slice accuracy, collapsed weights there, epochs at that
+        point). With stop_at (epochs): trains that long; (None, final weights, stop_at)."""
         torch.manual_seed(seed)
         rng = random.Random(seed)
         embedding = torch.nn.EmbeddingBag(args.buckets, args.dim, mode="mean", sparse=True)
@@ -98,11 +150,12 @@ def main(argv=None):
         output = torch.nn.Linear(args.dim, len(LABELS))
         optimizers = [torch.optim.SparseAdam(list(embedding.parameters()), lr=args.lr),
                       torch.optim.Adam(output.parameters(), lr=args.lr)]
-        steps_per_epoch = math.ceil(len(train) / args.batch_size)
+        steps_per_epoch = math.ceil(len(train_features) / args.batch_size)
         every = max(1, math.ceil(steps_per_epoch / args.evaluations_per_epoch))
-        best = (-1.0, None)
-        for epoch in range(args.epochs):
-            order = list(range(len(train)))
+        stop_steps = None if stop_at is None else max(1, round(stop_at * steps_per_epoch))
+        best = (-1.0, None, 0.0)
+        for epoch in range(args.epochs if stop_at is None else math.ceil(stop_at)):
+            order = list(range(len(train_features)))
             rng.shuffle(order)
             for step, start in enumerate(range(0, len(order), args.batch_size), start=1):
                 batch = order[start:start + args.batch_size]
@@ -114,19 +167,38 @@ def main(argv=None):
                 loss.backward()
                 for optimizer in optimizers:
                     optimizer.step()
+                if stop_steps is not None:
+                    if epoch * steps_per_epoch + step >= stop_steps:
+                        with torch.no_grad():
+                            collapsed = embedding.weight @ output.weight.T
+                        return (None, (collapsed, output.bias.detach().clone()), stop_at)
+                    continue
                 if step % every == 0 or step == steps_per_epoch:
                     with torch.no_grad():
-                        accuracy = (output(embedding(dev_flat, dev_offsets)).argmax(-1)
-                                    == dev_labels).float().mean().item()
+                        accuracy = (output(embedding(sel_flat, sel_offsets)).argmax(-1)
+                                    == sel_labels).float().mean().item()
                     if accuracy > best[0]:
                         with torch.no_grad():
                             collapsed = embedding.weight @ output.weight.T  # [buckets, labels]
-                        best = (accuracy, (collapsed.clone(), output.bias.detach().clone()))
-        print(f"member seed {seed}: best dev accuracy {best[0]:.4f} "
+                        best = (accuracy, (collapsed.clone(), output.bias.detach().clone()),
+                                epoch + step / steps_per_epoch)
+        print(f"member seed {seed}: best slice accuracy {best[0]:.4f} at epoch {best[2]:.2f} "
               f"({time.time() - started:.0f} s)", flush=True)
         return best
 
-    members = [train_member(args.seed + k) for k in range(args.members)]
+    members = [train_member(args.seed + k, fit_features, fit_labels)
+               for k in range(args.members)]
+    table = sum(m[1][0] for m in members) / len(members)
+    bias = sum(m[1][1] for m in members) / len(members)
+    with torch.no_grad():
+        slice_accuracy = ((F.embedding_bag(sel_flat, table, sel_offsets, mode="mean") + bias)
+                          .argmax(-1) == sel_labels).float().mean().item()
+    print(f"members' slice accuracy {[round(m[0], 4) for m in members]}; averaged "
+          f"{slice_accuracy:.4f}", flush=True)
+    if args.refit:
+        members = [train_member(args.seed + k, all_features, all_labels, stop_at=m[2])
+                   for k, m in enumerate(members)]
+        print(f"refitted on all {len(train)} rows ({time.time() - started:.0f} s)", flush=True)
     table = sum(m[1][0] for m in members) / len(members)
     bias = sum(m[1][1] for m in members) / len(members)
     writer = GGUFWriter()
@@ -148,8 +220,7 @@ def main(argv=None):
     correct = sum(int(np.argmax(ngram.probabilities(
         featurizer, stored["token_embd.weight"], stored["output.weight"], stored["output.bias"],
         text.encode("utf-8"))) == label) for label, text in dev)
-    print(f"wrote {args.out}: {size} bytes; members {[round(m[0], 4) for m in members]}; "
-          f"exported model dev accuracy {correct / len(dev):.4f} ({correct}/{len(dev)}); total "
+    print(f"wrote {args.out}: {size} bytes; exported model dev accuracy {correct / len(dev):.4f} ({correct}/{len(dev)}); total "
           f"{time.time() - started:.0f} s")
     if size > args.max_bytes:
         print(f"error: {args.out} is {size} bytes, over --max-bytes {args.max_bytes}",
