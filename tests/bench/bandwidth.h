@@ -15,9 +15,9 @@ namespace slm::bench {
 // Buffer size streamed: 8x a 32 MiB L3, so the figure is DRAM bandwidth, not cache.
 inline constexpr int64_t kBandwidthBufferBytes = int64_t{256} << 20;
 
-// Streams a 256 MiB buffer with AVX-512 loads (AVX2 / scalar where the CPU lacks AVX-512), split
-// across `threads` OpenMP threads, about 0.3 s per window; returns the best of three windows in
-// GB/s (1e9 bytes per second).
+// Streams a 256 MiB buffer with AVX-512 loads (4 interleaved streams per thread; scalar where
+// the CPU lacks AVX-512), split across `threads` OpenMP threads, about 0.3 s per window; returns
+// the best of three windows in GB/s (1e9 bytes per second).
 double MeasureReadBandwidthGBs(int threads);
 
 // Seconds on CLOCK_THREAD_CPUTIME_ID (calling thread's CPU time) or CLOCK_MONOTONIC.

@@ -10,13 +10,15 @@
 # 1.9 GB); THREADS (default "1,2"); STEPS (decode steps, default 32); MODELS (default all three:
 # smollm2-135m,qwen2.5-0.5b,tinyllama-1.1b); COMPARE_GEMV_ROWS (default 8: batch 16 is also timed
 # with the packed GEMV limited to 8 rows, oneDNN above, as before the 16-row kernels).
+# OMP_WAIT_POLICY (default PASSIVE: idle OpenMP threads sleep at once; on dedicated cores ACTIVE or
+# unset lets them spin between the many small parallel regions of a decode step, see docs).
 # Takes about 3-5 minutes on 2 cores. Speed is measured, never asserted.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$(cd "${1:-$root/build}" && pwd)"
 models_dir="${SLM_BENCH_MODELS_DIR:-/tmp/slm-decoder-bench}"
 mkdir -p "$models_dir"
-export OMP_WAIT_POLICY=PASSIVE PYTHONPATH="$root/tools"
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" PYTHONPATH="$root/tools"
 
 shape() {
   case "$1" in
