@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Retrains every model shipped in models/ with the commands their model cards give, two at a time
 # (one per core of a 2-core machine; every trainer uses one torch thread), and prints each
-# model's wall time and the total.
+# model's wall time and the total. On an idle 2-core machine: 837 s for all seven (docs/benchmarks.md).
 #
 #   tools/train/train_all.sh [OUT_DIR]     (default: a new folder under /tmp; models/ is not touched
 #                                           unless OUT_DIR is models)
