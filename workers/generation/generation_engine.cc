@@ -104,7 +104,12 @@ absl::Status GenerationEngine::Submit(GenerationRequest request, GenerationSink*
                        " tokens this worker can hold (context ", max_context_, ", KV budget ",
                        options_.kv_budget_bytes, " bytes)"));
     }
-    request.prompt.erase(request.prompt.begin(), request.prompt.end() - (limit - 1));
+    // Keep the prompt's end and leave room for the reply: up to max_tokens, at most half of
+    // what the sequence may hold (a long prompt keeps at least its last half).
+    const int64_t reply_room = std::max<int64_t>(
+        1, std::min<int64_t>(request.max_tokens, limit / 2));
+    const int64_t keep = std::max<int64_t>(1, limit - reply_room);
+    request.prompt.erase(request.prompt.begin(), request.prompt.end() - keep);
   }
   if (request.sampling.seed == 0) request.sampling.seed = std::random_device()() | 1ull << 40;
 

@@ -333,8 +333,16 @@ TEST_F(EngineTest, ContextLimitsGeneratedLength) {
   std::vector<int32_t> prompt = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
   ASSERT_TRUE((*engine2)->Submit(Greedy(prompt, 5), &truncated).ok());
   truncated.AwaitDone();
-  EXPECT_EQ(truncated.result().input_tokens, 7);  // the last 7 tokens: room for generation
-  EXPECT_EQ(truncated.text(), Letters(ReferenceGreedy({4, 5, 6, 7, 8, 9, 10}, 2)));
+  // Room for the 5 requested tokens, at most half of the 8-token context: the last 4 tokens stay.
+  EXPECT_EQ(truncated.result().input_tokens, 4);
+  EXPECT_EQ(truncated.result().output_tokens, 5);
+  EXPECT_EQ(truncated.text(), Letters(ReferenceGreedy({7, 8, 9, 10}, 5)));
+  // A short reply keeps more of the prompt: max_tokens 2 leaves the last 6 tokens.
+  RecordingSink short_reply;
+  ASSERT_TRUE((*engine2)->Submit(Greedy(prompt, 2), &short_reply).ok());
+  short_reply.AwaitDone();
+  EXPECT_EQ(short_reply.result().input_tokens, 6);
+  EXPECT_EQ(short_reply.text(), Letters(ReferenceGreedy({5, 6, 7, 8, 9, 10}, 2)));
 }
 
 TEST_F(EngineTest, BadRequestsAreInvalidArgumentNamingTheField) {
