@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
+#include "tests/router/loopback_server.h"
 
 namespace slm::router {
 namespace {
@@ -76,30 +77,6 @@ class ScriptedWorker final : public slmgw::v1::WorkerService::CallbackService {
   absl::Mutex mutex_;
   std::vector<std::thread> threads_;
 };
-
-struct RunningServer {
-  std::unique_ptr<grpc::Server> server;
-  int port = 0;
-  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
-};
-
-RunningServer Serve(grpc::Service* service) {
-  RunningServer running;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &running.port);
-  builder.RegisterService(service);
-  running.server = builder.BuildAndStart();
-  return running;
-}
-
-// A port nothing listens on: bind one, then close it.
-std::string ClosedAddress() {
-  ScriptedWorker unused("unused");
-  RunningServer running = Serve(&unused);
-  const std::string address = running.address();
-  running.server->Shutdown();
-  return address;
-}
 
 class GatewayServiceTest : public ::testing::Test {
  protected:

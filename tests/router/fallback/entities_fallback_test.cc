@@ -17,6 +17,7 @@
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
 #include "router/gateway_service.h"
+#include "tests/router/loopback_server.h"
 #include "tests/router/upstream/fake_http_server.h"
 
 namespace slm::router {
@@ -61,29 +62,6 @@ class EntityWorker final : public slmgw::v1::WorkerService::CallbackService {
  private:
   const std::string model_;
 };
-
-struct RunningServer {
-  std::unique_ptr<grpc::Server> server;
-  int port = 0;
-  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
-};
-
-RunningServer Serve(grpc::Service* service) {
-  RunningServer running;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &running.port);
-  builder.RegisterService(service);
-  running.server = builder.BuildAndStart();
-  return running;
-}
-
-std::string ClosedAddress() {
-  EntityWorker unused("unused");
-  RunningServer running = Serve(&unused);
-  const std::string address = running.address();
-  running.server->Shutdown();
-  return address;
-}
 
 // Routes: "small" (small-pool) -> fallback "large" (large-pool) -> "big" (an upstream).
 class EntitiesFallbackTest : public ::testing::Test {
