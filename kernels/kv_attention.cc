@@ -8,6 +8,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <type_traits>
 #include <atomic>
 #include <cmath>
@@ -465,6 +467,197 @@ constexpr WeightRowsFn kWeightRows[kRowBlock] = {WeightRows<1>, WeightRows<2>, W
                                                  WeightRows<4>, WeightRows<5>, WeightRows<6>,
                                                  WeightRows<7>, WeightRows<8>};
 
+// ---------------------------------------------------------------------------------------------
+// bf16 products for the blocked prefill path (bf16 cache, AVX512_BF16, head_dim a multiple of
+// 16): keys and values are already bf16 in the cache, so they are repacked rather than widened,
+// and each `vdpbf16ps` does 32 multiply-adds where an f32 FMA does 16. Layouts per kv head:
+//   keys   [padded / 16][d / 2][16 keys][2]: lane k of vector i holds key k's elements 2i, 2i+1;
+//   values [padded / 2][d][2]: lane i of a vector holds element i of keys 2p and 2p + 1.
+// Query rows are rounded to bf16 (the only rounding the scores add: keys are bf16 already) and
+// the unnormalized softmax weights are rounded to bf16 before the value pass (the normalization
+// stays f32). Scores, softmax and sums stay f32. Error bound: see kv_attention.h.
+#define SLM_ATTENTION_BF16 \
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
+
+std::atomic<bool> bf16_products_attention{true};
+
+bool UseBf16Products(const KvLayerView& cache) {
+  static const bool supported = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16");
+  }();
+  return supported && cache.dtype == DType::kBF16 && cache.head_dim % 16 == 0 &&
+         bf16_products_attention.load(std::memory_order_relaxed);
+}
+
+SLM_ATTENTION_BF16 inline __m512 DotBf16Pairs(__m512 acc, __m512i a, __m512i b) {
+  return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(a), reinterpret_cast<__m512bh>(b));
+}
+
+// One kv head's visible keys and values [0, keys) repacked as above (zero past `keys`).
+SLM_ATTENTION_BF16 void PackHeadBf16(const KvLayerView& cache, int64_t kv_head, int64_t keys,
+                                     int64_t padded, uint32_t* kt, uint32_t* vt) {
+  const int64_t d = cache.head_dim, pairs = d / 2;
+  const auto* key_rows = static_cast<const uint32_t*>(cache.keys) + kv_head * cache.capacity * pairs;
+  const auto* value_rows = static_cast<const uint16_t*>(cache.values) + kv_head * cache.capacity * d;
+  for (int64_t j = 0; j < padded; ++j) {
+    uint32_t* panel = kt + (j / 16) * pairs * 16 + j % 16;
+    if (j < keys) {
+      const uint32_t* row = key_rows + j * pairs;
+      for (int64_t i = 0; i < pairs; ++i) panel[i * 16] = row[i];
+    } else {
+      for (int64_t i = 0; i < pairs; ++i) panel[i * 16] = 0;
+    }
+  }
+  const __m256i zero = _mm256_setzero_si256();
+  for (int64_t p = 0; p < padded / 2; ++p) {
+    const int64_t j = 2 * p;
+    for (int64_t c = 0; c < d; c += 16) {
+      const __m256i even = j < keys ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+                                          value_rows + j * d + c))
+                                    : zero;
+      const __m256i odd = j + 1 < keys ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+                                             value_rows + (j + 1) * d + c))
+                                       : zero;
+      const __m512i packed = _mm512_or_si512(
+          _mm512_cvtepu16_epi32(even), _mm512_slli_epi32(_mm512_cvtepu16_epi32(odd), 16));
+      _mm512_storeu_si512(vt + p * d + c, packed);
+    }
+  }
+}
+
+// scores[r][j - j0] = q_r . k_j for j in [j0, j0 + count); q rows as bf16 pairs.
+template <int R>
+SLM_ATTENTION_BF16 void ScoreRowsBf16(const uint32_t* const* q, const uint32_t* kt, int64_t d,
+                                      int64_t j0, int64_t count, float* const* scores) {
+  const int64_t pairs = d / 2;
+  for (int64_t jc = 0; jc < count; jc += 16) {
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    const uint32_t* panel = kt + (j0 + jc) / 16 * pairs * 16;
+    for (int64_t i = 0; i < pairs; ++i) {
+      const __m512i key = _mm512_loadu_si512(panel + i * 16);
+      for (int r = 0; r < R; ++r) {
+        acc[r] = DotBf16Pairs(acc[r], _mm512_set1_epi32(static_cast<int>(q[r][i])), key);
+      }
+    }
+    for (int r = 0; r < R; ++r) _mm512_storeu_ps(scores[r] + jc, acc[r]);
+  }
+}
+
+// out_r = inverse_r * sum_j p_r[j] v_(j0 + j) for j in [0, 2 * pair_count); p rows as bf16
+// pairs (p_r[2m], p_r[2m + 1]).
+template <int R>
+SLM_ATTENTION_BF16 void WeightRowsBf16(const uint32_t* const* p, const float* inverse,
+                                       const uint32_t* vt, int64_t d, int64_t j0,
+                                       int64_t pair_count, float* const* out) {
+  for (int64_t c = 0; c < d; c += 16) {
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    const uint32_t* column = vt + (j0 / 2) * d + c;
+    for (int64_t m = 0; m < pair_count; ++m) {
+      const __m512i value = _mm512_loadu_si512(column + m * d);
+      for (int r = 0; r < R; ++r) {
+        acc[r] = DotBf16Pairs(acc[r], _mm512_set1_epi32(static_cast<int>(p[r][m])), value);
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      _mm512_storeu_ps(out[r] + c, _mm512_mul_ps(acc[r], _mm512_set1_ps(inverse[r])));
+    }
+  }
+}
+
+// count (a multiple of 16) f32 values rounded to bf16, nearest even (as RowToBf16).
+SLM_ATTENTION_BF16 void RowToBf16Pairs(const float* row, int64_t count, uint32_t* out) {
+  for (int64_t i = 0; i < count; i += 32) {
+    if (count - i >= 32) {
+      const __m512bh packed =
+          _mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + i + 16), _mm512_loadu_ps(row + i));
+      _mm512_storeu_si512(out + i / 2, reinterpret_cast<__m512i>(packed));
+    } else {
+      const __m256bh packed = _mm512_cvtneps_pbh(_mm512_loadu_ps(row + i));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i / 2),
+                          reinterpret_cast<__m256i>(packed));
+    }
+  }
+}
+
+// 2^t on 16 lanes for t <= 0 (softmax exponents): round, a degree-5 polynomial for 2^f on
+// [-1/2, 1/2] (relative error < 3e-6, far below the bf16 rounding that follows), vscalefps.
+SLM_ATTENTION_BF16 inline __m512 Exp2NonPositive16(__m512 t) {
+  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(t, n);
+  __m512 p = _mm512_set1_ps(1.3333558146e-3f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291076e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504108665e-2f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022650696e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718056e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+// SoftmaxRow for the bf16 path, writing the unnormalized weights straight as bf16 pairs:
+// p16 covers [0, span) (zero outside [lo, hi)); returns 1 / (sum of the f32 weights).
+SLM_ATTENTION_BF16 float SoftmaxRowBf16(const float* s, int64_t lo, int64_t hi, int64_t span,
+                                        float scale, uint32_t* p16) {
+  auto valid = [&](int64_t j) SLM_ATTENTION_BF16 {
+    const int64_t begin = std::max<int64_t>(lo - j, 0), end = std::min<int64_t>(hi - j, 16);
+    if (end <= begin) return static_cast<__mmask16>(0);
+    return static_cast<__mmask16>(((1u << end) - 1u) & ~((1u << begin) - 1u));
+  };
+  __m512 max = _mm512_set1_ps(-INFINITY);
+  for (int64_t j = lo / 16 * 16; j < hi; j += 16) {
+    max = _mm512_mask_max_ps(max, valid(j), max, _mm512_loadu_ps(s + j));
+  }
+  const float factor = scale * 1.44269504088896341f;  // exp(scale x) = 2^(factor x)
+  const __m512 shift = _mm512_set1_ps(factor * _mm512_reduce_max_ps(max));
+  const __m512 factors = _mm512_set1_ps(factor);
+  __m512 sum = _mm512_setzero_ps();
+  auto weights = [&](int64_t j) SLM_ATTENTION_BF16 {
+    const __mmask16 mask = valid(j);
+    if (mask == 0) return _mm512_setzero_ps();
+    const __m512 p = _mm512_maskz_mov_ps(
+        mask, Exp2NonPositive16(_mm512_fmsub_ps(_mm512_loadu_ps(s + j), factors, shift)));
+    sum = _mm512_add_ps(sum, p);
+    return p;
+  };
+  int64_t j = 0;
+  for (; j + 32 <= span; j += 32) {
+    const __m512 low = weights(j), high = weights(j + 16);
+    _mm512_storeu_si512(p16 + j / 2,
+                        reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low)));
+  }
+  if (j < span) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p16 + j / 2),
+                        reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(weights(j))));
+  }
+  return 1.0f / _mm512_reduce_add_ps(sum);
+}
+
+using ScoreRowsBf16Fn = void (*)(const uint32_t* const*, const uint32_t*, int64_t, int64_t,
+                                 int64_t, float* const*);
+using WeightRowsBf16Fn = void (*)(const uint32_t* const*, const float*, const uint32_t*,
+                                  int64_t, int64_t, int64_t, float* const*);
+// 16 rows per register block: `vdpbf16ps` has several cycles of latency at two per cycle, so
+// 8 independent accumulators (the f32 path's block) left it waiting.
+constexpr int kRowBlockBf16 = 16;
+template <int... R>
+constexpr std::array<ScoreRowsBf16Fn, sizeof...(R)> ScoreRowsBf16Table(
+    std::integer_sequence<int, R...>) {
+  return {ScoreRowsBf16<R + 1>...};
+}
+template <int... R>
+constexpr std::array<WeightRowsBf16Fn, sizeof...(R)> WeightRowsBf16Table(
+    std::integer_sequence<int, R...>) {
+  return {WeightRowsBf16<R + 1>...};
+}
+constexpr auto kScoreRowsBf16 =
+    ScoreRowsBf16Table(std::make_integer_sequence<int, kRowBlockBf16>());
+constexpr auto kWeightRowsBf16 =
+    WeightRowsBf16Table(std::make_integer_sequence<int, kRowBlockBf16>());
+
+// kBf16: the bf16-products variant (UseBf16Products) with the same item structure.
+template <bool kBf16>
 void BlockedAttention(const KvLayerView& cache, const float* q, int64_t q_row_stride,
                       int64_t start, int64_t num_tokens, int64_t num_heads,
                       const AttentionOptions& options, float* out, int64_t out_row_stride,
@@ -474,13 +667,16 @@ void BlockedAttention(const KvLayerView& cache, const float* q, int64_t q_row_st
   const int64_t d = cache.head_dim;
   const int64_t keys = start + num_tokens;
   const int64_t padded = (keys + 15) / 16 * 16;
-  // Scratch of the calling thread (grown, never shrunk): per head kt then v.
-  thread_local std::vector<float> widened;
-  const int64_t per_head = d * padded + keys * d;
+  // Scratch of the calling thread (grown, never shrunk): per head keys then values, f32
+  // (kt [padded / 16][d][16], v [keys][d]) or bf16 pairs (2 x padded x d / 2 words).
+  using Element = std::conditional_t<kBf16, uint32_t, float>;
+  thread_local std::vector<Element> widened;
+  const int64_t key_part = kBf16 ? padded * d / 2 : d * padded;
+  const int64_t per_head = key_part + (kBf16 ? padded * d / 2 : keys * d);
   if (static_cast<int64_t>(widened.size()) < heads * per_head) {
     widened.resize(static_cast<size_t>(heads * per_head));
   }
-  float* const scratch = widened.data();
+  Element* const scratch = widened.data();
   const int64_t blocks = (num_tokens + kBlockTokens - 1) / kBlockTokens;
   const int64_t work = heads * blocks;
   const int threads = static_cast<int>(std::min<int64_t>(max_threads, work));
@@ -488,16 +684,21 @@ void BlockedAttention(const KvLayerView& cache, const float* q, int64_t q_row_st
   {
 #pragma omp for schedule(static)
     for (int64_t h = 0; h < heads; ++h) {
-      WidenHead(cache, h, keys, padded, scratch + h * per_head,
-                scratch + h * per_head + d * padded);
+      if constexpr (kBf16) {
+        PackHeadBf16(cache, h, keys, padded, scratch + h * per_head,
+                     scratch + h * per_head + key_part);
+      } else {
+        WidenHead(cache, h, keys, padded, scratch + h * per_head,
+                  scratch + h * per_head + key_part);
+      }
     }
     // Larger blocks (later tokens see more keys) first.
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < work; ++item) {
       const int64_t h = item % heads;
       const int64_t block = blocks - 1 - item / heads;
-      const float* kt = scratch + h * per_head;
-      const float* v = kt + d * padded;
+      const Element* kt = scratch + h * per_head;
+      const Element* v = kt + key_part;
       const int64_t t0 = block * kBlockTokens;
       const int64_t t1 = std::min(num_tokens, t0 + kBlockTokens);
       // Key range of the block, j0 rounded down to 16 (scores outside a row's range are masked).
@@ -506,11 +707,13 @@ void BlockedAttention(const KvLayerView& cache, const float* q, int64_t q_row_st
       const int64_t span = (j_end - j0 + 15) / 16 * 16;
       const int64_t rows = (t1 - t0) * group;
       thread_local std::vector<float> scores, inverse;
-      thread_local std::vector<const float*> q_rows, p_rows;
+      thread_local std::vector<const float*> q_rows;
       thread_local std::vector<float*> s_rows, o_rows;
+      // bf16 variant: query rows and softmax weights as bf16 pairs.
+      thread_local std::vector<uint32_t> q16, p16;
+      thread_local std::vector<const uint32_t*> q16_rows, p16_rows;
       scores.resize(static_cast<size_t>(rows * span));
       q_rows.resize(static_cast<size_t>(rows));
-      p_rows.resize(static_cast<size_t>(rows));
       s_rows.resize(static_cast<size_t>(rows));
       o_rows.resize(static_cast<size_t>(rows));
       inverse.resize(static_cast<size_t>(rows));
@@ -519,22 +722,54 @@ void BlockedAttention(const KvLayerView& cache, const float* q, int64_t q_row_st
         q_rows[r] = q + t * q_row_stride + head * d;
         o_rows[r] = out + t * out_row_stride + head * d;
         s_rows[r] = scores.data() + r * span;
-        p_rows[r] = s_rows[r];
       }
-      for (int64_t r = 0; r < rows; r += kRowBlock) {
-        const int64_t count = std::min<int64_t>(kRowBlock, rows - r);
-        kScoreRows[count - 1](q_rows.data() + r, kt, d, j0, span, s_rows.data() + r);
+      if constexpr (kBf16) {
+        q16.resize(static_cast<size_t>(rows * d / 2));
+        q16_rows.resize(static_cast<size_t>(rows));
+        for (int64_t r = 0; r < rows; ++r) {
+          RowToBf16Pairs(q_rows[r], d, q16.data() + r * d / 2);
+          q16_rows[r] = q16.data() + r * d / 2;
+        }
+        for (int64_t r = 0; r < rows; r += kRowBlockBf16) {
+          const int64_t count = std::min<int64_t>(kRowBlockBf16, rows - r);
+          kScoreRowsBf16[count - 1](q16_rows.data() + r, kt, d, j0, span, s_rows.data() + r);
+        }
+      } else {
+        for (int64_t r = 0; r < rows; r += kRowBlock) {
+          const int64_t count = std::min<int64_t>(kRowBlock, rows - r);
+          kScoreRows[count - 1](q_rows.data() + r, kt, d, j0, span, s_rows.data() + r);
+        }
+      }
+      if constexpr (kBf16) {
+        p16.resize(static_cast<size_t>(rows * span / 2));
+        p16_rows.resize(static_cast<size_t>(rows));
       }
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t position = start + t0 + r / group;
         const int64_t lo = WindowStart(options, position) - j0, hi = position + 1 - j0;
-        inverse[r] = SoftmaxRow(s_rows[r], lo, hi, span, options.scale);
+        if constexpr (kBf16) {
+          p16_rows[r] = p16.data() + r * span / 2;
+          inverse[r] = SoftmaxRowBf16(s_rows[r], lo, hi, span, options.scale,
+                                      p16.data() + r * span / 2);
+        } else {
+          inverse[r] = SoftmaxRow(s_rows[r], lo, hi, span, options.scale);
+        }
       }
       const int64_t weighted = j_end - j0;
-      for (int64_t r = 0; r < rows; r += kRowBlock) {
-        const int64_t count = std::min<int64_t>(kRowBlock, rows - r);
-        kWeightRows[count - 1](p_rows.data() + r, inverse.data() + r, v, d, j0, weighted,
-                               o_rows.data() + r);
+      if constexpr (kBf16) {
+        // Pairs cover [j0, j0 + weighted rounded up to even): within span, zero past each row.
+        const int64_t pair_count = (weighted + 1) / 2;
+        for (int64_t r = 0; r < rows; r += kRowBlockBf16) {
+          const int64_t count = std::min<int64_t>(kRowBlockBf16, rows - r);
+          kWeightRowsBf16[count - 1](p16_rows.data() + r, inverse.data() + r, v, d, j0,
+                                     pair_count, o_rows.data() + r);
+        }
+      } else {
+        for (int64_t r = 0; r < rows; r += kRowBlock) {
+          const int64_t count = std::min<int64_t>(kRowBlock, rows - r);
+          kWeightRows[count - 1](s_rows.data() + r, inverse.data() + r, v, d, j0, weighted,
+                                 o_rows.data() + r);
+        }
       }
     }
   }
@@ -545,6 +780,7 @@ void BlockedAttention(const KvLayerView& cache, const float* q, int64_t q_row_st
 namespace internal {
 void ForcePortableAttentionForTesting(bool portable) { force_portable_attention.store(portable); }
 void SetBlockedPrefillAttention(bool enabled) { blocked_prefill_attention.store(enabled); }
+void SetBf16AttentionProducts(bool enabled) { bf16_products_attention.store(enabled); }
 }  // namespace internal
 
 int64_t KvLayerBytes(DType dtype, int64_t num_kv_heads, int64_t head_dim, int64_t capacity) {
@@ -629,8 +865,14 @@ absl::Status CachedAttention(const KvLayerView& cache, const float* q, int64_t q
                                                   omp_get_max_threads(), work));
   if (num_tokens >= kMinBlockedTokens && UseAvx512Attention() &&
       blocked_prefill_attention.load(std::memory_order_relaxed)) {
-    BlockedAttention(cache, q, q_row_stride, start, num_tokens, num_heads, options, out,
-                     out_row_stride, omp_in_parallel() ? 1 : omp_get_max_threads());
+    const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (UseBf16Products(cache)) {
+      BlockedAttention<true>(cache, q, q_row_stride, start, num_tokens, num_heads, options, out,
+                             out_row_stride, max_threads);
+    } else {
+      BlockedAttention<false>(cache, q, q_row_stride, start, num_tokens, num_heads, options,
+                              out, out_row_stride, max_threads);
+    }
     return absl::OkStatus();
   }
   const AttendItemFn attend_avx512 =

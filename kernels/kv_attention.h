@@ -28,6 +28,12 @@
 // into scratch owned by the calling thread (thread_local, grown to the largest call: 8 x
 // num_kv_heads x head_dim bytes per cached token), then (kv head, 16-token query block) items
 // read them once per block.
+// bf16 cache with AVX512_BF16 and head_dim a multiple of 16: the blocked path multiplies in
+// bf16 (`vdpbf16ps`, twice the f32 FMA rate): query rows and the unnormalized softmax weights
+// are rounded to bf16 (keys and values are bf16 already; scores, softmax, sums stay f32). Extra
+// error against ReferenceCachedAttention: scores move by at most 2^-9 |q| |k| scale and each
+// weight by 2^-9 relative, so |err| <= 4e-3 * max|v| for |q . k| scale <= 2 (tests); the f32 and
+// int8 caches are computed as documented above.
 #ifndef SLM_KERNELS_KV_ATTENTION_H_
 #define SLM_KERNELS_KV_ATTENTION_H_
 
@@ -111,6 +117,9 @@ void ForcePortableAttentionForTesting(bool portable);
 // Sets whether prefill chunks may take the blocked AVX-512 path (default true); false keeps the
 // per-(kv head, token) AVX-512 items (benchmarks' before/after; process-wide, as above).
 void SetBlockedPrefillAttention(bool enabled);
+// Sets whether the bf16 cache's blocked path may multiply in bf16 (default true); false widens
+// to f32 as for the other caches (tests and benchmarks; process-wide, as above).
+void SetBf16AttentionProducts(bool enabled);
 }  // namespace internal
 
 }  // namespace slm::kernels

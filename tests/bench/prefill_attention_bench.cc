@@ -1,7 +1,9 @@
 // prefill_attention_bench: CachedAttention over a whole prompt (one prefill chunk, bf16 KV cache)
 // with the shapes of SmolLM2-135M (9/3 heads), Qwen2.5-0.5B (14/2) and TinyLlama-1.1B (32/4),
-// head_dim 64, at 128 and 512 tokens: the blocked AVX-512 prefill path against the per-token
-// AVX-512 items (internal::SetBlockedPrefillAttention(false)), alternating in the same run.
+// head_dim 64, at 128 and 512 tokens: the blocked AVX-512 prefill path with bf16 products (the
+// default for a bf16 cache where the CPU has AVX512_BF16), the same blocked path widening to f32
+// (internal::SetBf16AttentionProducts(false)), and the per-token AVX-512 items
+// (internal::SetBlockedPrefillAttention(false)), alternating in the same run.
 //
 //   OMP_NUM_THREADS=1 prefill_attention_bench [--reps 5]
 //
@@ -67,10 +69,11 @@ int main(int argc, char** argv) {
       std::vector<float> out(static_cast<size_t>(n * shape.heads * d));
       AttentionOptions options;
       options.scale = 0.125f;
-      double best[2] = {1e30, 1e30};  // [blocked, per token]
+      double best[3] = {1e30, 1e30, 1e30};  // [blocked bf16, blocked f32, per token]
       for (int rep = 0; rep < reps; ++rep) {
-        for (int variant = 0; variant < 2; ++variant) {
-          internal::SetBlockedPrefillAttention(variant == 0);
+        for (int variant = 0; variant < 3; ++variant) {
+          internal::SetBlockedPrefillAttention(variant < 2);
+          internal::SetBf16AttentionProducts(variant == 0);
           const double start = Seconds(cpu_time);
           if (!CachedAttention(layer, qkv.data(), width, 0, n, shape.heads, options, out.data(),
                                shape.heads * d)
@@ -81,11 +84,13 @@ int main(int argc, char** argv) {
         }
       }
       internal::SetBlockedPrefillAttention(true);
+      internal::SetBf16AttentionProducts(true);
       const double flops = 4.0 * shape.heads * d * (n * (n + 1) / 2.0);
-      std::printf("%-15s %4lld tokens: blocked %7.3f ms (%5.1f GFLOP/s), per token %7.3f ms "
-                  "(%5.1f GFLOP/s): %.2fx\n",
+      std::printf("%-15s %4lld tokens: blocked bf16 %7.3f ms (%5.1f GFLOP/s), blocked f32 %7.3f "
+                  "ms (%5.1f), per token %7.3f ms (%5.1f): bf16/f32 %.2fx, f32/per token %.2fx\n",
                   shape.name, static_cast<long long>(n), best[0] * 1e3, flops / best[0] / 1e9,
-                  best[1] * 1e3, flops / best[1] / 1e9, best[1] / best[0]);
+                  best[1] * 1e3, flops / best[1] / 1e9, best[2] * 1e3, flops / best[2] / 1e9,
+                  best[1] / best[0], best[2] / best[1]);
     }
   }
   return 0;
