@@ -237,10 +237,19 @@ inline float RowScale(const float* scales, const KvLayerView& cache, int64_t hea
   return scales != nullptr ? scales[head * cache.capacity + token] : 1.0f;
 }
 
+// Rows of another item (AttentionOptions::prefetch_next) to prefetch while this one works:
+// `bytes` of keys and of values from the two addresses (none when bytes == 0).
+struct NextRows {
+  const char* keys = nullptr;
+  const char* values = nullptr;
+  int64_t bytes = 0;
+};
+
 template <int G>
 SLM_ATTENTION_AVX512 void AttendItemAvx512(const KvLayerView& cache, const float* q,
                                            int64_t kv_head, int64_t first, int64_t length,
-                                           float scale, bool decode, float* scores, float* out) {
+                                           float scale, bool decode, const NextRows& /*next*/,
+                                           float* scores, float* out) {
   const int64_t d = cache.head_dim;
   // A batched decode step walks many sequences' caches once each: short per-item streams the
   // hardware prefetcher barely starts on, so short items' rows are prefetched here: keys
@@ -326,7 +335,7 @@ SLM_ATTENTION_AVX512 void AttendItemAvx512(const KvLayerView& cache, const float
 }
 
 using AttendItemFn = void (*)(const KvLayerView&, const float*, int64_t, int64_t, int64_t, float,
-                              bool, float*, float*);
+                              bool, const NextRows&, float*, float*);
 constexpr int kMaxAvx512Group = 8;
 constexpr AttendItemFn kAttendItem[kMaxAvx512Group] = {
     AttendItemAvx512<1>, AttendItemAvx512<2>, AttendItemAvx512<3>, AttendItemAvx512<4>,
@@ -656,6 +665,143 @@ constexpr auto kScoreRowsBf16 =
 constexpr auto kWeightRowsBf16 =
     WeightRowsBf16Table(std::make_integer_sequence<int, kRowBlockBf16>());
 
+// Lane i of the result = sum of the lanes of v[i] (16 horizontal sums in 45 shuffles and adds,
+// where 16 separate reductions take ~130).
+SLM_ATTENTION_BF16 inline __m512 SumLanes16(const __m512* v) {
+  __m512 w[8], x[4];
+  for (int i = 0; i < 8; ++i) {  // 128-bit lane l: [a, b, a', b'] partial sums of v[2i], v[2i+1]
+    w[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]),
+                         _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+  }
+  for (int i = 0; i < 4; ++i) {  // lane l: lane-l sums of v[4i .. 4i + 3]
+    const __m512d a = _mm512_castps_pd(w[2 * i]), b = _mm512_castps_pd(w[2 * i + 1]);
+    x[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+  }
+  const __m512 y0 = _mm512_add_ps(_mm512_shuffle_f32x4(x[0], x[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm512_shuffle_f32x4(x[0], x[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  const __m512 y1 = _mm512_add_ps(_mm512_shuffle_f32x4(x[2], x[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm512_shuffle_f32x4(x[2], x[3], _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(y0, y1, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(y0, y1, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// The per-token item (decode) with bf16 products for a bf16 cache, G query heads of one kv head:
+// scores take each query row as bf16 pairs against 16 key rows at a time (2 x 32 elements per
+// `vdpbf16ps`, the 16 partial sums reduced together by SumLanes16), SoftmaxRowBf16 writes the
+// weights as bf16 pairs, and the value pass pairs keys j, j + 1 element-wise (16 elements per
+// vector) against each head's weight pair. Same rounding as the blocked bf16 path.
+template <int G>
+SLM_ATTENTION_BF16 void AttendItemBf16(const KvLayerView& cache, const float* q, int64_t kv_head,
+                                       int64_t first, int64_t length, float scale, bool decode,
+                                       const NextRows& next, float* scores, float* out) {
+  const int64_t d = cache.head_dim, row_bytes = d * 2;
+  const auto* keys = static_cast<const uint16_t*>(cache.keys) +
+                     (kv_head * cache.capacity + first) * d;
+  const auto* values = static_cast<const uint16_t*>(cache.values) +
+                       (kv_head * cache.capacity + first) * d;
+  const int64_t span = (length + 15) / 16 * 16;
+  // Scratch after the scores (the caller sizes `scores` for G x span floats + G x (span / 2 +
+  // d / 2) words): weights and query rows as bf16 pairs.
+  uint32_t* p16 = reinterpret_cast<uint32_t*>(scores + G * span);
+  uint32_t* q16 = p16 + G * span / 2;
+  for (int g = 0; g < G; ++g) RowToBf16Pairs(q + g * d, d, q16 + g * d / 2);
+  // Short decode items: rows prefetched as in AttendItemAvx512.
+  constexpr int64_t kMaxPrefetchedLength = 128;
+  const bool prefetch = decode && length <= kMaxPrefetchedLength;
+  if (prefetch) {
+    for (int64_t j = 0; j < std::min<int64_t>(16, length); ++j) {
+      for (int64_t b = 0; b < row_bytes; b += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(keys + j * d) + b, _MM_HINT_T0);
+      }
+    }
+  }
+  const int64_t chunks = (d + 31) / 32;  // 32 elements (16 pairs) per vector
+  const __mmask32 last_mask = d % 32 == 0 ? ~__mmask32{0} : (__mmask32{1} << (d % 32)) - 1;
+  // The next item's keys are prefetched a share per 16-key block, its values a share per
+  // value-pass step (spread out: a burst of hundreds of prefetches stalls the loads behind it).
+  const int64_t next_lines = (next.bytes + 63) / 64;
+  const int64_t key_blocks = (length + 15) / 16;
+  int64_t next_key_line = 0;
+  for (int64_t j0 = 0; j0 < length; j0 += 16) {
+    const int64_t count = std::min<int64_t>(16, length - j0);
+    for (const int64_t until = next_lines * (j0 / 16 + 1) / key_blocks; next_key_line < until;
+         ++next_key_line) {
+      _mm_prefetch(next.keys + next_key_line * 64, _MM_HINT_T0);
+    }
+    if (prefetch) {
+      for (int64_t j = j0; j < j0 + count; ++j) {
+        for (int64_t b = 0; b < row_bytes; b += 64) {
+          if (j + 16 < length) {
+            _mm_prefetch(reinterpret_cast<const char*>(keys + (j + 16) * d) + b, _MM_HINT_T0);
+          }
+          _mm_prefetch(reinterpret_cast<const char*>(values + j * d) + b, _MM_HINT_T0);
+        }
+      }
+    }
+    for (int g = 0; g < G; ++g) {
+      __m512 acc[16];
+      for (int k = 0; k < 16; ++k) acc[k] = _mm512_setzero_ps();
+      for (int64_t c = 0; c < chunks; ++c) {
+        const __mmask32 mask = c + 1 == chunks ? last_mask : ~__mmask32{0};
+        const __m512i query = _mm512_maskz_loadu_epi16(mask, q16 + g * d / 2 + c * 16);
+        // All 16 unrolled (rows past `count` load nothing: mask 0), so acc stays in registers.
+#pragma GCC unroll 16
+        for (int k = 0; k < 16; ++k) {
+          acc[k] = DotBf16Pairs(acc[k], query,
+                                _mm512_maskz_loadu_epi16(k < count ? mask : 0,
+                                                         keys + (j0 + k) * d + c * 32));
+        }
+      }
+      _mm512_mask_storeu_ps(scores + g * span + j0, static_cast<__mmask16>((1u << count) - 1u),
+                            SumLanes16(acc));
+    }
+  }
+  float inverse[G];
+  for (int g = 0; g < G; ++g) {
+    inverse[g] =
+        SoftmaxRowBf16(scores + g * span, 0, length, span, scale, p16 + g * span / 2);
+  }
+  // Values: 16 elements of keys 2m and 2m + 1 interleaved into one vector of pairs.
+  const int64_t pairs = length / 2;
+  const int64_t value_steps = (d / 16) * std::max<int64_t>(pairs, 1);
+  int64_t next_value_line = 0, value_step = 0;
+  for (int64_t c = 0; c < d; c += 16) {
+    __m512 acc[G];
+    for (int g = 0; g < G; ++g) acc[g] = _mm512_setzero_ps();
+    auto accumulate = [&](int64_t m, __m256i even, __m256i odd) SLM_ATTENTION_BF16 {
+      const __m512i pair = _mm512_or_si512(_mm512_cvtepu16_epi32(even),
+                                           _mm512_slli_epi32(_mm512_cvtepu16_epi32(odd), 16));
+      for (int g = 0; g < G; ++g) {
+        acc[g] = DotBf16Pairs(acc[g], _mm512_set1_epi32(static_cast<int>(p16[g * span / 2 + m])),
+                              pair);
+      }
+    };
+    for (int64_t m = 0; m < pairs; ++m) {
+      for (const int64_t until = next_lines * ++value_step / value_steps; next_value_line < until;
+           ++next_value_line) {
+        _mm_prefetch(next.values + next_value_line * 64, _MM_HINT_T0);
+      }
+      accumulate(m,
+                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + 2 * m * d + c)),
+                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + (2 * m + 1) * d + c)));
+    }
+    if (length % 2 != 0) {
+      accumulate(pairs,
+                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + 2 * pairs * d + c)),
+                 _mm256_setzero_si256());
+    }
+    for (int g = 0; g < G; ++g) {
+      _mm512_storeu_ps(out + g * d + c, _mm512_mul_ps(acc[g], _mm512_set1_ps(inverse[g])));
+    }
+  }
+}
+
+constexpr AttendItemFn kAttendItemBf16[kMaxAvx512Group] = {
+    AttendItemBf16<1>, AttendItemBf16<2>, AttendItemBf16<3>, AttendItemBf16<4>,
+    AttendItemBf16<5>, AttendItemBf16<6>, AttendItemBf16<7>, AttendItemBf16<8>,
+};
+
 // kBf16: the bf16-products variant (UseBf16Products) with the same item structure.
 template <bool kBf16>
 void BlockedAttention(const KvLayerView& cache, const float* q, int64_t q_row_stride,
@@ -875,8 +1021,11 @@ absl::Status CachedAttention(const KvLayerView& cache, const float* q, int64_t q
     }
     return absl::OkStatus();
   }
-  const AttendItemFn attend_avx512 =
-      group <= kMaxAvx512Group && UseAvx512Attention() ? kAttendItem[group - 1] : nullptr;
+  const bool avx512 = group <= kMaxAvx512Group && UseAvx512Attention();
+  const bool bf16_products = avx512 && UseBf16Products(cache);
+  const AttendItemFn attend_avx512 = !avx512          ? nullptr
+                                     : bf16_products ? kAttendItemBf16[group - 1]
+                                                     : kAttendItem[group - 1];
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
   for (int64_t item = 0; item < work; ++item) {
     const int64_t kv_head = item / num_tokens;
@@ -885,10 +1034,28 @@ absl::Status CachedAttention(const KvLayerView& cache, const float* q, int64_t q
     const int64_t first = WindowStart(options, position);
     const int64_t length = position + 1 - first;
     thread_local std::vector<float> scores, row;
-    scores.resize(static_cast<size_t>(group * length));
+    // AttendItemBf16 also keeps bf16 pairs there (see its scratch comment).
+    const int64_t span = (length + 15) / 16 * 16;
+    scores.resize(static_cast<size_t>(bf16_products ? group * (span + span / 2 + d / 2)
+                                                    : group * length));
     if (attend_avx512 != nullptr) {
+      // The last token's item of each kv head prefetches the same head of the next cache.
+      NextRows next;
+      const KvLayerView* following = options.prefetch_next;
+      if (following != nullptr && t == num_tokens - 1 && following->dtype == cache.dtype &&
+          following->num_kv_heads == cache.num_kv_heads && following->head_dim == d &&
+          following->keys != nullptr && following->values != nullptr) {
+        const int64_t row_bytes = d * ElementBytes(cache.dtype);
+        const int64_t end = std::clamp<int64_t>(options.prefetch_next_length, 0,
+                                                following->capacity);
+        const int64_t begin = WindowStart(options, end - 1);
+        const int64_t offset = (kv_head * following->capacity + begin) * row_bytes;
+        next.keys = static_cast<const char*>(following->keys) + offset;
+        next.values = static_cast<const char*>(following->values) + offset;
+        next.bytes = std::max<int64_t>(0, end - begin) * row_bytes;
+      }
       attend_avx512(cache, q + t * q_row_stride + kv_head * group * d, kv_head, first, length,
-                    options.scale, /*decode=*/num_tokens == 1, scores.data(),
+                    options.scale, /*decode=*/num_tokens == 1, next, scores.data(),
                     out + t * out_row_stride + kv_head * group * d);
       continue;
     }

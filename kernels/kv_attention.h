@@ -28,12 +28,14 @@
 // into scratch owned by the calling thread (thread_local, grown to the largest call: 8 x
 // num_kv_heads x head_dim bytes per cached token), then (kv head, 16-token query block) items
 // read them once per block.
-// bf16 cache with AVX512_BF16 and head_dim a multiple of 16: the blocked path multiplies in
-// bf16 (`vdpbf16ps`, twice the f32 FMA rate): query rows and the unnormalized softmax weights
-// are rounded to bf16 (keys and values are bf16 already; scores, softmax, sums stay f32). Extra
-// error against ReferenceCachedAttention: scores move by at most 2^-9 |q| |k| scale and each
-// weight by 2^-9 relative, so |err| <= 4e-3 * max|v| for |q . k| scale <= 2 (tests); the f32 and
-// int8 caches are computed as documented above.
+// bf16 cache with AVX512_BF16 and head_dim a multiple of 16: both AVX-512 paths (blocked
+// prefill and the per-token items of decode, groups up to 8) multiply in bf16 (`vdpbf16ps`,
+// twice the f32 FMA rate; decode sums 16 keys' partial dot products together instead of one
+// horizontal sum per key): query rows and the unnormalized softmax weights are rounded to bf16
+// (keys and values are bf16 already; scores, softmax, sums stay f32). Extra error against
+// ReferenceCachedAttention: scores move by at most 2^-9 |q| |k| scale and each weight by 2^-9
+// relative, so |err| <= 4e-3 * max|v| for |q . k| scale <= 2 (tests); the f32 and int8 caches
+// are computed as documented above.
 #ifndef SLM_KERNELS_KV_ATTENTION_H_
 #define SLM_KERNELS_KV_ATTENTION_H_
 
@@ -93,6 +95,13 @@ absl::Status WriteKv(const KvLayerView& cache, const float* k, const float* v, i
 struct AttentionOptions {
   float scale = 1.0f;          // scores = scale * q.k (usually 1/sqrt(head_dim))
   int64_t sliding_window = 0;  // > 0: token at position p sees only (p - window, p]
+  // A hint, no effect on results: the cache the caller attends to next and how many positions
+  // it holds then (a batched decode step walks its sequences' caches in turn, each read cold
+  // from memory). The per-token AVX-512 items prefetch that cache's visible rows of their kv
+  // head while they work. Ignored when null or of another geometry; never dereferenced past
+  // the view's capacity.
+  const KvLayerView* prefetch_next = nullptr;
+  int64_t prefetch_next_length = 0;
 };
 
 // out[t, h*head_dim : (h+1)*head_dim] = sum_j softmax_j(scale * q_t,h . k_j) v_j over the causal
@@ -117,7 +126,7 @@ void ForcePortableAttentionForTesting(bool portable);
 // Sets whether prefill chunks may take the blocked AVX-512 path (default true); false keeps the
 // per-(kv head, token) AVX-512 items (benchmarks' before/after; process-wide, as above).
 void SetBlockedPrefillAttention(bool enabled);
-// Sets whether the bf16 cache's blocked path may multiply in bf16 (default true); false widens
+// Sets whether the bf16 cache's AVX-512 paths may multiply in bf16 (default true); false widens
 // to f32 as for the other caches (tests and benchmarks; process-wide, as above).
 void SetBf16AttentionProducts(bool enabled);
 }  // namespace internal

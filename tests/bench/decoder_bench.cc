@@ -17,6 +17,10 @@
 // R rows (SetDecoderLinearGemvRowLimit; above it oneDNN runs, as before the 16-row kernels),
 // alternating with the default on the same loaded model: a before/after in the same run.
 // --decode_rounds N: each other decode figure is the best of N runs (default 2).
+// --prompts 128,512 and --batches 1,4,16 (the defaults) choose the figures; fewer serve profiling
+// (e.g. `perf record ... --prompts none --batches 16`; a ratio needs batch 1).
+// --attention_products bf16|f32: with a bf16 KV cache, attention multiplies in bf16 (default,
+// where the CPU has AVX512_BF16) or widens to f32 (the before of a before/after).
 // Times with 1 thread are the thread's CPU time (a shared machine's lost time slices do not
 // count), else wall time. Models above 500 M parameters get one prefill repetition and half the
 // decode steps. Not a CTest test: speed is measured here, never asserted.
@@ -33,6 +37,7 @@
 #include "absl/strings/str_split.h"
 #include "kernels/dtype.h"
 #include "kernels/gemv.h"
+#include "kernels/kv_attention.h"
 #include "tests/bench/bandwidth.h"
 #include "tests/bench/peak.h"
 #include "workers/decoder/decoder_model.h"
@@ -106,9 +111,14 @@ double DecodeTokensPerSecond(const DecoderModel& model, int batch, int steps, bo
   return batch * steps / (slm::bench::BenchClockSeconds(cpu_time) - start);
 }
 
+struct Figures {  // what --prompts and --batches ask for
+  std::vector<int> prompts = {128, 512};
+  std::vector<int> batches = {1, 4, 16};
+};
+
 Row RunModel(const std::string& path, const slm::workers::DecoderOptions& base, int threads,
-             int base_steps, int compare_rows, int decode_rounds, double bandwidth,
-             double peak) {
+             int base_steps, int compare_rows, int decode_rounds, double bandwidth, double peak,
+             const Figures& figures) {
   slm::workers::DecoderOptions options = base;
   options.threads = threads;
   const bool cpu_time = threads == 1;
@@ -152,10 +162,13 @@ Row RunModel(const std::string& path, const slm::workers::DecoderOptions& base, 
   std::printf("weights streamed per decode step %.1f MB -> roofline %.1f tokens/s at batch 1\n",
               bytes_per_token / 1e6, bandwidth * 1e9 / bytes_per_token);
 
-  const int prompts[2] = {128, 512};
   for (int p = 0; p < 2; ++p) {
-    const int prompt = prompts[p];
-    if (prompt > model.options().max_context) continue;
+    const int prompt = p == 0 ? 128 : 512;
+    if (prompt > model.options().max_context ||
+        std::find(figures.prompts.begin(), figures.prompts.end(), prompt) ==
+            figures.prompts.end()) {
+      continue;
+    }
     auto cache = model.NewSequenceCache(prompt);
     Check(cache.status());
     std::vector<int32_t> tokens(prompt);
@@ -180,6 +193,10 @@ Row RunModel(const std::string& path, const slm::workers::DecoderOptions& base, 
   const int64_t default_limit = slm::kernels::DecoderLinearGemvRowLimit();
   for (int b = 0; b < 3; ++b) {
     const int batch = batches[b];
+    if (std::find(figures.batches.begin(), figures.batches.end(), batch) ==
+        figures.batches.end()) {
+      continue;
+    }
     if (compare_rows > 0 && batch > compare_rows) {
       // Alternate the default and the limited GEMV; best of 2 each.
       double after = 0, before = 0;
@@ -221,7 +238,8 @@ int main(int argc, char** argv) {
   absl::flat_hash_map<std::string, std::string> flags = {
       {"--models", ""}, {"--model", ""},  {"--dtype", "int8"},        {"--kv", "bf16"},
       {"--threads", "1"}, {"--steps", "32"}, {"--compare_gemv_rows", "0"},
-      {"--decode_rounds", "2"}};
+      {"--decode_rounds", "2"}, {"--prompts", "128,512"}, {"--batches", "1,4,16"},
+      {"--attention_products", "bf16"}};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!flags.contains(argv[i])) {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
@@ -247,6 +265,19 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (flags["--attention_products"] != "bf16" && flags["--attention_products"] != "f32") {
+    std::fprintf(stderr, "--attention_products: bf16 or f32\n");
+    return 2;
+  }
+  slm::kernels::internal::SetBf16AttentionProducts(flags["--attention_products"] == "bf16");
+  Figures figures;
+  for (auto [flag, list] : {std::pair{"--prompts", &figures.prompts},
+                            std::pair{"--batches", &figures.batches}}) {
+    list->clear();
+    for (absl::string_view value : absl::StrSplit(flags[flag], ',', absl::SkipEmpty())) {
+      list->push_back(std::atoi(std::string(value).c_str()));
+    }
+  }
   slm::workers::DecoderOptions options;
   auto dtype = slm::kernels::ParseDType(flags["--dtype"]);
   auto kv = slm::kernels::ParseDType(flags["--kv"]);
@@ -270,7 +301,8 @@ int main(int argc, char** argv) {
                 threads, bandwidth, peak);
     for (const std::string& path : models) {
       rows.push_back(
-          RunModel(path, options, threads, steps, compare_rows, decode_rounds, bandwidth, peak));
+          RunModel(path, options, threads, steps, compare_rows, decode_rounds, bandwidth, peak,
+                   figures));
     }
   }
 

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -91,6 +92,53 @@ int main(int argc, char** argv) {
                   shape.name, static_cast<long long>(n), best[0] * 1e3, flops / best[0] / 1e9,
                   best[1] * 1e3, flops / best[1] / 1e9, best[2] * 1e3, flops / best[2] / 1e9,
                   best[1] / best[0], best[2] / best[1]);
+    }
+  }
+  // Decode: one new token per call over contexts of 32-512, SmolLM2's heads; `caches` caches
+  // visited in turn (1: warm in L1/L2; 480 = 16 sequences x 30 layers: each call cold, as in a
+  // batched decode step).
+  std::printf("decode (1 token, smollm2-135m heads 9/3, us per call):\n");
+  for (int64_t caches : {1, 480}) {
+    for (int64_t n : {32, 128, 512}) {
+      const int64_t heads = 9, kv_heads = 3, width = (heads + 2 * kv_heads) * d;
+      std::vector<std::unique_ptr<KvCacheBuffer>> buffers;
+      std::vector<float> qkv(static_cast<size_t>(n * width));
+      std::mt19937 generator(11);
+      std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+      for (float& x : qkv) x = uniform(generator);
+      for (int64_t c = 0; c < caches; ++c) {
+        auto cache = KvCacheBuffer::Create(DType::kBF16, 1, kv_heads, d, n);
+        if (!cache.ok()) return 1;
+        if (!WriteKv((*cache)->Layer(0), qkv.data() + heads * d,
+                     qkv.data() + (heads + kv_heads) * d, width, 0, n)
+                 .ok()) {
+          return 1;
+        }
+        buffers.push_back(std::move(*cache));
+      }
+      std::vector<float> out(static_cast<size_t>(heads * d));
+      AttentionOptions options;
+      options.scale = 0.125f;
+      double best[2] = {1e30, 1e30};  // [bf16 products, f32]
+      const int64_t calls = std::max<int64_t>(caches, 2000 / n * 16);
+      for (int rep = 0; rep < reps; ++rep) {
+        for (int variant = 0; variant < 2; ++variant) {
+          internal::SetBf16AttentionProducts(variant == 0);
+          const double start = Seconds(cpu_time);
+          for (int64_t call = 0; call < calls; ++call) {
+            if (!CachedAttention(buffers[call % caches]->Layer(0), qkv.data() + (n - 1) * width,
+                                 width, n - 1, 1, heads, options, out.data(), heads * d)
+                     .ok()) {
+              return 1;
+            }
+          }
+          best[variant] = std::min(best[variant], (Seconds(cpu_time) - start) / calls);
+        }
+      }
+      internal::SetBf16AttentionProducts(true);
+      std::printf("  %3lld caches, context %4lld: bf16 products %7.3f us, f32 %7.3f us: %.2fx\n",
+                  static_cast<long long>(caches), static_cast<long long>(n), best[0] * 1e6,
+                  best[1] * 1e6, best[1] / best[0]);
     }
   }
   return 0;

@@ -4,9 +4,9 @@
 //
 // Tolerances (outputs are convex combinations of value rows, so errors scale with max|v|):
 //   fast vs reference, any cache type: |err| <= 1e-5 * max|v| (f32 softmax; FastExp < 3e-7),
-//     except the bf16 cache's blocked path with bf16 products (AVX512_BF16, head_dim % 16 == 0):
+//     except the bf16 cache's AVX-512 paths with bf16 products (AVX512_BF16, head_dim % 16 == 0):
 //     |err| <= 4e-3 * max|v| (query rows and softmax weights rounded to bf16: 2^-9 relative;
-//     see kv_attention.h). That path is also run with bf16 products off (f32, 1e-5).
+//     see kv_attention.h). Those paths are also run with bf16 products off (f32, 1e-5).
 //   f32 cache vs direct f32:   |err| <= 1e-5 * max|v|.
 //   bf16 cache vs direct f32:  |err| <= 2e-2 * max|v| (keys/values rounded to 8 bits, 2^-9
 //                              relative; score errors up to 2^-8 * |q||k| * scale move weights).
@@ -22,6 +22,7 @@
 #include <cstring>
 #include <iterator>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -92,14 +93,14 @@ TEST(KvAttentionTest, MatchesReferenceAndDirectComputation) {
   };
   const int saved = omp_get_max_threads();
   uint32_t seed = 1;
-  // The AVX-512 paths (where the CPU has them; prefill blocked with bf16 products for the bf16
-  // cache, then per token), the portable loops, and the blocked path with bf16 products off,
-  // each on 1 and 2 threads.
+  // The AVX-512 paths (where the CPU has them) with bf16 products for the bf16 cache (prefill
+  // blocked, then every call per token), the portable loops, and both AVX-512 paths with bf16
+  // products off, each on 1 and 2 threads.
   double worst_bf16_products = 0.0;
-  for (int run = 0; run < 8; ++run) {
+  for (int run = 0; run < 10; ++run) {
     const bool portable = run >= 4 && run < 6;
-    const bool blocked = run < 2 || run >= 6;
-    const bool bf16_products = run < 2;
+    const bool blocked = run < 2 || (run >= 6 && run < 8);
+    const bool bf16_products = run < 4;
     const int threads = 1 + run % 2;
     internal::ForcePortableAttentionForTesting(portable);
     internal::SetBlockedPrefillAttention(blocked);
@@ -145,8 +146,8 @@ TEST(KvAttentionTest, MatchesReferenceAndDirectComputation) {
             dtype == DType::kF32 ? 1e-5 : dtype == DType::kBF16 ? 2e-2 : 4e-2;
         // Whether this call may take the bf16-products path (where the CPU lacks AVX512_BF16
         // the f32 bound holds, and is still within this one).
-        const bool rounded = bf16_products && dtype == DType::kBF16 && c.num_tokens >= 8 &&
-                             c.head_dim % 16 == 0;
+        const bool rounded = bf16_products && dtype == DType::kBF16 && c.head_dim % 16 == 0 &&
+                             (c.num_heads / c.num_kv_heads <= 8 || (blocked && c.num_tokens >= 8));
         const double tolerance = rounded ? 4e-3 : 1e-5;
         for (size_t i = 0; i < fast.size(); ++i) {
           if (rounded) {
@@ -163,7 +164,7 @@ TEST(KvAttentionTest, MatchesReferenceAndDirectComputation) {
   internal::SetBlockedPrefillAttention(true);
   internal::SetBf16AttentionProducts(true);
   omp_set_num_threads(saved);
-  std::printf("bf16-products prefill attention: worst |err| / max|v| = %.2e\n",
+  std::printf("bf16-products attention: worst |err| / max|v| = %.2e\n",
               worst_bf16_products);
 }
 
@@ -182,6 +183,47 @@ uint16_t NearestEvenBf16(float x) {
   const double above = (high & 0x7FFFu) >= 0x7F80u ? INFINITY : std::fabs(value(high) - x);
   if (below != above) return static_cast<uint16_t>(below < above ? low : high);
   return static_cast<uint16_t>(low % 2 == 0 ? low : high);
+}
+
+// The prefetch hint never changes a result: decode calls with prefetch_next set (to another
+// cache, to one of another geometry, with a length past its capacity or zero) equal the same
+// calls without it, bit for bit, on every cache type.
+TEST(KvAttentionTest, PrefetchNextHintDoesNotChangeResults) {
+  const int64_t heads = 9, kv_heads = 3, d = 64, positions = 40;
+  const int64_t kv_width = kv_heads * d, width = heads * d;
+  for (DType dtype : {DType::kF32, DType::kBF16, DType::kInt8}) {
+    SCOPED_TRACE(DTypeName(dtype));
+    const auto k = RandomUniform(positions * kv_width, -1.0f, 1.0f, 71);
+    const auto v = RandomUniform(positions * kv_width, -2.0f, 2.0f, 72);
+    const auto q = RandomUniform(width, -1.0f, 1.0f, 73);
+    auto cache = KvCacheBuffer::Create(dtype, 1, kv_heads, d, positions);
+    auto next = KvCacheBuffer::Create(dtype, 1, kv_heads, d, 24);
+    auto other = KvCacheBuffer::Create(dtype, 1, 1, 32, 8);
+    ASSERT_TRUE(cache.ok() && next.ok() && other.ok());
+    const KvLayerView layer = (*cache)->Layer(0);
+    ASSERT_TRUE(WriteKv(layer, k.data(), v.data(), kv_width, 0, positions).ok());
+    AttentionOptions plain;
+    plain.scale = 0.125f;
+    std::vector<float> expected(width), out(width);
+    ASSERT_TRUE(CachedAttention(layer, q.data(), width, positions - 1, 1, heads, plain,
+                                expected.data(), width)
+                    .ok());
+    const KvLayerView next_layer = (*next)->Layer(0), other_layer = (*other)->Layer(0);
+    for (const auto& [view, length] : {std::pair{&next_layer, int64_t{24}},
+                                       std::pair{&next_layer, int64_t{1000}},
+                                       std::pair{&next_layer, int64_t{0}},
+                                       std::pair{&other_layer, int64_t{8}}}) {
+      AttentionOptions hinted = plain;
+      hinted.prefetch_next = view;
+      hinted.prefetch_next_length = length;
+      std::fill(out.begin(), out.end(), NAN);
+      ASSERT_TRUE(CachedAttention(layer, q.data(), width, positions - 1, 1, heads, hinted,
+                                  out.data(), width)
+                      .ok());
+      EXPECT_EQ(0, std::memcmp(out.data(), expected.data(), out.size() * sizeof(float)))
+          << "length " << length;
+    }
+  }
 }
 
 TEST(KvAttentionTest, WriteKvRoundsBf16ToNearestEven) {

@@ -371,8 +371,16 @@ absl::Status DecoderModelImpl::Forward(absl::Span<const SequenceStep> steps, flo
     kernels::ApplyRopeAngles(qkv.data() + q_dim, total, hp.num_kv_heads, d, qkv_dim,
                              rope_angles.data(), rope_, rope_style_);
     int64_t first_row = 0;
+    kernels::KvLayerView next_view;
     for (size_t s = 0; s < steps.size(); ++s) {
       const kernels::KvLayerView view = caches[s]->Layer(l);
+      // While this sequence attends, its successor's rows of this layer are prefetched.
+      attention_options.prefetch_next = nullptr;
+      if (s + 1 < steps.size()) {
+        next_view = caches[s + 1]->Layer(l);
+        attention_options.prefetch_next = &next_view;
+        attention_options.prefetch_next_length = caches[s + 1]->size() + steps[s + 1].n_tokens;
+      }
       const float* rows_qkv = qkv.data() + first_row * qkv_dim;
       const int64_t start = caches[s]->size();
       SLM_RETURN_IF_ERROR(kernels::WriteKv(view, rows_qkv + q_dim, rows_qkv + q_dim + kv_dim,
