@@ -78,6 +78,50 @@ void QuantizeActivations(const float* x, int64_t rows, int64_t in, int64_t padde
   }
 }
 
+// GCC 12's AVX-512 intrinsics trip -Wmaybe-uninitialized once inlined (see gemv_kernels.cc).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// QuantizeActivations with AVX-512 (same operations in the same order per element, so the
+// same bytes), writing the group-interleaved layout the kernels read ([groups][rows][4]; for
+// rows == 1 that is row-major) directly instead of a row-major copy plus InterleaveGroups.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void QuantizeActivationsInterleavedAvx512(
+    const float* x, int64_t rows, int64_t in, int64_t padded_in, uint8_t* xq, float* scale) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * in;
+    __m512 maxima = _mm512_setzero_ps();
+    for (int64_t i = 0; i < in; i += 16) {
+      const __mmask16 mask = in - i >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                          : static_cast<__mmask16>((1u << (in - i)) - 1u);
+      maxima = _mm512_max_ps(maxima, _mm512_abs_ps(_mm512_maskz_loadu_ps(mask, row + i)));
+    }
+    const float abs_max = _mm512_reduce_max_ps(maxima);
+    const float s = abs_max > 0.0f ? abs_max / 127.0f : 1.0f;
+    scale[r] = s;
+    const __m512 inverse = _mm512_set1_ps(1.0f / s);
+    for (int64_t i = 0; i < padded_in; i += 16) {
+      const __mmask16 mask = in - i >= 16 ? static_cast<__mmask16>(0xFFFF)
+                             : in > i     ? static_cast<__mmask16>((1u << (in - i)) - 1u)
+                                          : static_cast<__mmask16>(0);
+      __m512 value = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, row + i), inverse);
+      value = _mm512_min_ps(_mm512_set1_ps(127.0f), _mm512_max_ps(value, _mm512_set1_ps(-127.0f)));
+      const __mmask16 non_negative = _mm512_cmp_ps_mask(value, _mm512_setzero_ps(), _CMP_GE_OQ);
+      value = _mm512_add_ps(value, _mm512_mask_blend_ps(non_negative, _mm512_set1_ps(-0.5f),
+                                                        _mm512_set1_ps(0.5f)));
+      const __m128i bytes = _mm512_cvtepi32_epi8(
+          _mm512_add_epi32(_mm512_cvttps_epi32(value), _mm512_set1_epi32(128)));
+      // Elements [i, i + 16) are groups i / 4 .. i / 4 + 3 (padded_in is a multiple of 4).
+      const int64_t group = i / 4, count = std::min<int64_t>(4, (padded_in - i) / 4);
+      alignas(16) int32_t lanes[4];
+      _mm_store_si128(reinterpret_cast<__m128i*>(lanes), bytes);
+      for (int64_t k = 0; k < count; ++k) {
+        std::memcpy(xq + ((group + k) * rows + r) * 4, &lanes[k], 4);
+      }
+    }
+  }
+}
+
+#pragma GCC diagnostic pop
+
 SLM_KERNELS_MULTIVERSION
 void ActivationsToBf16(const float* x, int64_t rows, int64_t in, int64_t padded_in,
                        uint16_t* out) {
@@ -310,11 +354,19 @@ absl::Status PackedMatrix::Multiply(const float* x, int64_t rows, float* y,
   args.y = y;
   float activation_scales[kMaxRows];
   if (dtype_ != DType::kF32) {
-    // Convert row-major, then (for several rows) interleave by group for the kernels.
+    // Convert row-major, then (for several rows) interleave by group for the kernels; the
+    // AVX-512 int8 path quantizes straight into the interleaved layout.
     const size_t lane_bytes = static_cast<size_t>(rows * layout.padded_in) *
                               (dtype_ == DType::kInt8 ? 1 : sizeof(uint16_t));
     void* row_major = ThreadActivationBuffer().Get(lane_bytes);
-    if (dtype_ == DType::kInt8) {
+    const bool interleaved_here = dtype_ == DType::kInt8 && s.isa == internal::GemvIsa::kAvx512Vnni;
+    if (interleaved_here) {
+      QuantizeActivationsInterleavedAvx512(x, rows, in_, layout.padded_in,
+                                           static_cast<uint8_t*>(row_major), activation_scales);
+      args.activation_scales = activation_scales;
+      args.weight_scales = s.scales.data();
+      args.weight_sums = s.sums.data();
+    } else if (dtype_ == DType::kInt8) {
       QuantizeActivations(x, rows, in_, layout.padded_in, static_cast<uint8_t*>(row_major),
                           activation_scales);
       args.activation_scales = activation_scales;
@@ -324,7 +376,7 @@ absl::Status PackedMatrix::Multiply(const float* x, int64_t rows, float* y,
       ActivationsToBf16(x, rows, in_, layout.padded_in, static_cast<uint16_t*>(row_major));
     }
     args.activations = row_major;
-    if (rows > 1) {
+    if (rows > 1 && !interleaved_here) {
       void* interleaved = ThreadInterleavedBuffer().Get(lane_bytes);
       InterleaveGroups(static_cast<const int32_t*>(row_major), rows, layout.groups,
                        static_cast<int32_t*>(interleaved));
