@@ -438,18 +438,26 @@ SLM_ATTENTION_AVX512 inline __m512 Exp16(__m512 x) {
 
 // Unnormalized softmax of one score row in place: s[j] = exp(scale * (s[j] - max)) for j in
 // [lo, hi), 0 elsewhere in [0, span) (span a multiple of 16); returns 1 / sum.
-SLM_ATTENTION_AVX512 float SoftmaxRow(float* s, int64_t lo, int64_t hi, int64_t span,
-                                      float scale) {
-  auto valid = [&](int64_t j) SLM_ATTENTION_AVX512 {
-    const int64_t begin = std::max<int64_t>(lo - j, 0), end = std::min<int64_t>(hi - j, 16);
-    if (end <= begin) return static_cast<__mmask16>(0);
-    return static_cast<__mmask16>(((1u << end) - 1u) & ~((1u << begin) - 1u));
-  };
+// Lanes of the 16 scores from j that lie in [lo, hi).
+inline __mmask16 ValidLanes(int64_t j, int64_t lo, int64_t hi) {
+  const int64_t begin = std::max<int64_t>(lo - j, 0), end = std::min<int64_t>(hi - j, 16);
+  if (end <= begin) return static_cast<__mmask16>(0);
+  return static_cast<__mmask16>(((1u << end) - 1u) & ~((1u << begin) - 1u));
+}
+
+// max of s[lo, hi) (hi > lo).
+SLM_ATTENTION_AVX512 inline float MaskedRowMax(const float* s, int64_t lo, int64_t hi) {
   __m512 max = _mm512_set1_ps(-INFINITY);
   for (int64_t j = lo / 16 * 16; j < hi; j += 16) {
-    max = _mm512_mask_max_ps(max, valid(j), max, _mm512_loadu_ps(s + j));
+    max = _mm512_mask_max_ps(max, ValidLanes(j, lo, hi), max, _mm512_loadu_ps(s + j));
   }
-  const __m512 shift = _mm512_set1_ps(scale * _mm512_reduce_max_ps(max));
+  return _mm512_reduce_max_ps(max);
+}
+
+SLM_ATTENTION_AVX512 float SoftmaxRow(float* s, int64_t lo, int64_t hi, int64_t span,
+                                      float scale) {
+  auto valid = [&](int64_t j) { return ValidLanes(j, lo, hi); };
+  const __m512 shift = _mm512_set1_ps(scale * MaskedRowMax(s, lo, hi));
   const __m512 scales = _mm512_set1_ps(scale);
   __m512 sum = _mm512_setzero_ps();
   for (int64_t j = 0; j < span; j += 16) {
@@ -609,21 +617,12 @@ SLM_ATTENTION_BF16 inline __m512 Exp2NonPositive16(__m512 t) {
 // p16 covers [0, span) (zero outside [lo, hi)); returns 1 / (sum of the f32 weights).
 SLM_ATTENTION_BF16 float SoftmaxRowBf16(const float* s, int64_t lo, int64_t hi, int64_t span,
                                         float scale, uint32_t* p16) {
-  auto valid = [&](int64_t j) SLM_ATTENTION_BF16 {
-    const int64_t begin = std::max<int64_t>(lo - j, 0), end = std::min<int64_t>(hi - j, 16);
-    if (end <= begin) return static_cast<__mmask16>(0);
-    return static_cast<__mmask16>(((1u << end) - 1u) & ~((1u << begin) - 1u));
-  };
-  __m512 max = _mm512_set1_ps(-INFINITY);
-  for (int64_t j = lo / 16 * 16; j < hi; j += 16) {
-    max = _mm512_mask_max_ps(max, valid(j), max, _mm512_loadu_ps(s + j));
-  }
   const float factor = scale * 1.44269504088896341f;  // exp(scale x) = 2^(factor x)
-  const __m512 shift = _mm512_set1_ps(factor * _mm512_reduce_max_ps(max));
+  const __m512 shift = _mm512_set1_ps(factor * MaskedRowMax(s, lo, hi));
   const __m512 factors = _mm512_set1_ps(factor);
   __m512 sum = _mm512_setzero_ps();
   auto weights = [&](int64_t j) SLM_ATTENTION_BF16 {
-    const __mmask16 mask = valid(j);
+    const __mmask16 mask = ValidLanes(j, lo, hi);
     if (mask == 0) return _mm512_setzero_ps();
     const __m512 p = _mm512_maskz_mov_ps(
         mask, Exp2NonPositive16(_mm512_fmsub_ps(_mm512_loadu_ps(s + j), factors, shift)));
