@@ -82,9 +82,9 @@ void QuantizeActivations(const float* x, int64_t rows, int64_t in, int64_t padde
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // QuantizeActivations with AVX-512 (same operations in the same order per element, so the
-// same bytes), writing the group-interleaved layout the kernels read ([groups][rows][4]; for
+// same bytes; needs only AVX-512 F/BW, which every VNNI CPU of the int8 kernel has), writing the group-interleaved layout the kernels read ([groups][rows][4]; for
 // rows == 1 that is row-major) directly instead of a row-major copy plus InterleaveGroups.
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void QuantizeActivationsInterleavedAvx512(
+__attribute__((target("avx512f,avx512bw"))) void QuantizeActivationsInterleavedAvx512(
     const float* x, int64_t rows, int64_t in, int64_t padded_in, uint8_t* xq, float* scale) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = x + r * in;
@@ -92,7 +92,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void QuantizeActivationsInt
     for (int64_t i = 0; i < in; i += 16) {
       const __mmask16 mask = in - i >= 16 ? static_cast<__mmask16>(0xFFFF)
                                           : static_cast<__mmask16>((1u << (in - i)) - 1u);
-      maxima = _mm512_max_ps(maxima, _mm512_abs_ps(_mm512_maskz_loadu_ps(mask, row + i)));
+      // Operand order as std::max(partial, |x|): a NaN element is skipped, as there.
+      maxima = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(mask, row + i)), maxima);
     }
     const float abs_max = _mm512_reduce_max_ps(maxima);
     const float s = abs_max > 0.0f ? abs_max / 127.0f : 1.0f;

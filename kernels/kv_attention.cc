@@ -485,9 +485,10 @@ constexpr WeightRowsFn kWeightRows[kRowBlock] = {WeightRows<1>, WeightRows<2>, W
                                                  WeightRows<7>, WeightRows<8>};
 
 // ---------------------------------------------------------------------------------------------
-// bf16 products for the blocked prefill path (bf16 cache, AVX512_BF16, head_dim a multiple of
-// 16): keys and values are already bf16 in the cache, so they are repacked rather than widened,
-// and each `vdpbf16ps` does 32 multiply-adds where an f32 FMA does 16. Layouts per kv head:
+// bf16 products (bf16 cache, AVX512_BF16, head_dim a multiple of 16), first for the blocked
+// prefill path, then the per-token items below: keys and values are already bf16 in the cache,
+// so they are repacked rather than widened, and each `vdpbf16ps` does 32 multiply-adds where
+// an f32 FMA does 16. Blocked layouts per kv head:
 //   keys   [padded / 16][d / 2][16 keys][2]: lane k of vector i holds key k's elements 2i, 2i+1;
 //   values [padded / 2][d][2]: lane i of a vector holds element i of keys 2p and 2p + 1.
 // Query rows are rounded to bf16 (the only rounding the scores add: keys are bf16 already) and
@@ -584,7 +585,8 @@ SLM_ATTENTION_BF16 void WeightRowsBf16(const uint32_t* const* p, const float* in
   }
 }
 
-// count (a multiple of 16) f32 values rounded to bf16, nearest even (as RowToBf16).
+// count (a multiple of 16) f32 values rounded to bf16, nearest even (as RowToBf16, except that
+// the instruction flushes denormals to zero).
 SLM_ATTENTION_BF16 void RowToBf16Pairs(const float* row, int64_t count, uint32_t* out) {
   for (int64_t i = 0; i < count; i += 32) {
     if (count - i >= 32) {
