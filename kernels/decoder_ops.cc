@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "kernels/parallel_ranges.h"
 #include "kernels/vector_math.h"
 
 namespace slm::kernels {
@@ -79,25 +80,38 @@ void Angles(int64_t position, const RopeTable& table, float* c, float* s) {
 
 }  // namespace
 
+// Rows are independent, so each pass is split by rows across threads (internal::ParallelRanges:
+// prefill-sized passes only) with the same per-row arithmetic.
 void RmsNorm(const float* x, int64_t rows, int64_t cols, const float* weight, float epsilon,
              float* out) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const float mean = SumOfSquares(x + r * cols, cols) / static_cast<float>(cols);
-    ScaleByWeight(x + r * cols, cols, 1.0f / std::sqrt(mean + epsilon), weight, out + r * cols);
-  }
+  internal::ParallelRanges(rows, cols, [&](int64_t first, int64_t last) {
+    for (int64_t r = first; r < last; ++r) {
+      const float mean = SumOfSquares(x + r * cols, cols) / static_cast<float>(cols);
+      ScaleByWeight(x + r * cols, cols, 1.0f / std::sqrt(mean + epsilon), weight,
+                    out + r * cols);
+    }
+  });
 }
 
 void AddRmsNorm(float* residual, const float* delta, int64_t rows, int64_t cols,
                 const float* weight, float epsilon, float* out) {
-  if (delta != nullptr) AddInPlace(residual, delta, rows * cols);
-  RmsNorm(residual, rows, cols, weight, epsilon, out);
+  internal::ParallelRanges(rows, cols, [&](int64_t first, int64_t last) {
+    for (int64_t r = first; r < last; ++r) {
+      float* row = residual + r * cols;
+      if (delta != nullptr) AddInPlace(row, delta + r * cols, cols);
+      const float mean = SumOfSquares(row, cols) / static_cast<float>(cols);
+      ScaleByWeight(row, cols, 1.0f / std::sqrt(mean + epsilon), weight, out + r * cols);
+    }
+  });
 }
 
 void SwiGlu(const float* gate, const float* up, int64_t rows, int64_t cols,
             int64_t input_row_stride, float* out) {
-  for (int64_t r = 0; r < rows; ++r) {
-    SwiGluRow(gate + r * input_row_stride, up + r * input_row_stride, cols, out + r * cols);
-  }
+  internal::ParallelRanges(rows, cols, [&](int64_t first, int64_t last) {
+    for (int64_t r = first; r < last; ++r) {
+      SwiGluRow(gate + r * input_row_stride, up + r * input_row_stride, cols, out + r * cols);
+    }
+  });
 }
 
 absl::StatusOr<RopeTable> ComputeRopeTable(int64_t rotary_dim, float theta,
@@ -221,18 +235,20 @@ void ApplyRopeAngles(float* x, int64_t num_tokens, int64_t num_heads, int64_t he
                      RopeStyle style) {
   const int64_t half = static_cast<int64_t>(table.inv_freq.size());
   if (2 * half > head_dim || half == 0) return;
-  for (int64_t t = 0; t < num_tokens; ++t) {
-    const float* c = angles + t * 2 * half;
-    const float* s = c + half;
-    for (int64_t h = 0; h < num_heads; ++h) {
-      float* head = x + t * row_stride + h * head_dim;
-      if (style == RopeStyle::kNeox) {
-        RotateNeox(head, half, c, s);
-      } else {
-        RotateInterleaved(head, half, c, s);
+  internal::ParallelRanges(num_tokens, num_heads * head_dim, [&](int64_t first, int64_t last) {
+    for (int64_t t = first; t < last; ++t) {
+      const float* c = angles + t * 2 * half;
+      const float* s = c + half;
+      for (int64_t h = 0; h < num_heads; ++h) {
+        float* head = x + t * row_stride + h * head_dim;
+        if (style == RopeStyle::kNeox) {
+          RotateNeox(head, half, c, s);
+        } else {
+          RotateInterleaved(head, half, c, s);
+        }
       }
     }
-  }
+  });
 }
 
 void ReferenceRmsNorm(const float* x, int64_t rows, int64_t cols, const float* weight,

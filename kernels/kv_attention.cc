@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/gemv.h"
+#include "kernels/parallel_ranges.h"
 #include "kernels/vector_math.h"
 
 namespace slm::kernels {
@@ -987,13 +988,17 @@ absl::Status WriteKv(const KvLayerView& cache, const float* k, const float* v, i
                                                    ") must lie within the cache capacity ",
                                                    cache.capacity));
   }
-  for (int64_t t = 0; t < num_tokens; ++t) {
-    for (int64_t h = 0; h < cache.num_kv_heads; ++h) {
-      const int64_t offset = t * row_stride + h * cache.head_dim;
-      StoreRow(cache, cache.keys, cache.key_scales, h, start + t, k + offset);
-      StoreRow(cache, cache.values, cache.value_scales, h, start + t, v + offset);
-    }
-  }
+  // Tokens are independent: prefill-sized writes are split across threads.
+  internal::ParallelRanges(
+      num_tokens, 2 * cache.num_kv_heads * cache.head_dim, [&](int64_t first, int64_t last) {
+        for (int64_t t = first; t < last; ++t) {
+          for (int64_t h = 0; h < cache.num_kv_heads; ++h) {
+            const int64_t offset = t * row_stride + h * cache.head_dim;
+            StoreRow(cache, cache.keys, cache.key_scales, h, start + t, k + offset);
+            StoreRow(cache, cache.values, cache.value_scales, h, start + t, v + offset);
+          }
+        }
+      });
   return absl::OkStatus();
 }
 

@@ -16,6 +16,7 @@
 #include "common/status_macros.h"
 #include "kernels/aligned_buffer.h"
 #include "kernels/ops.h"
+#include "kernels/parallel_ranges.h"
 #include "kernels/vector_math.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -442,9 +443,19 @@ absl::Status Linear::Forward(const float* x, int64_t rows, float* y) const {
   if (s.dtype == DType::kInt8) {
     const int64_t padded_rows = rows + s.buckets.back().rows;  // room for the last chunk's pad
     auto* buffer = static_cast<int8_t*>(ThreadSourceBuffer().Get(padded_rows * k));
-    const float max_abs = AbsMax(x, rows * k);
+    // Split by rows across threads for prefill-sized inputs (the max is exact in any order).
+    float max_abs = 0.0f;
+    std::vector<float> partial_max(static_cast<size_t>(omp_get_max_threads()), 0.0f);
+    internal::ParallelRanges(rows, k, [&](int64_t first, int64_t last) {
+      partial_max[static_cast<size_t>(omp_get_thread_num())] =
+          AbsMax(x + first * k, (last - first) * k);
+    });
+    for (float value : partial_max) max_abs = std::max(max_abs, value);
     input_scale = max_abs > 0.0f ? max_abs / 127.0f : 1.0f;
-    QuantizeSymmetric(x, rows * k, 1.0f / input_scale, buffer);
+    internal::ParallelRanges(rows, k, [&](int64_t first, int64_t last) {
+      QuantizeSymmetric(x + first * k, (last - first) * k, 1.0f / input_scale,
+                        buffer + first * k);
+    });
     std::memset(buffer + rows * k, 0, static_cast<size_t>(s.buckets.back().rows * k));
     quantized = buffer;
   }
@@ -506,7 +517,10 @@ absl::Status Linear::Forward(const float* x, int64_t rows, float* y) const {
   // Epilogue steps oneDNN did not fuse.
   const bool add_bias = !s.bias.empty() && !s.fusion.bias;
   if (s.dtype == DType::kInt8 || add_bias) {
-    ScaleAndAddBias(input_scale, add_bias ? s.bias.data() : nullptr, rows, n, y);
+    internal::ParallelRanges(rows, n, [&](int64_t first, int64_t last) {
+      ScaleAndAddBias(input_scale, add_bias ? s.bias.data() : nullptr, last - first, n,
+                      y + first * n);
+    });
   }
   if (s.activation == Activation::kGelu && !s.fusion.gelu) Gelu(y, rows * n);
   return absl::OkStatus();

@@ -8,11 +8,15 @@
 // (identical f32 angles; f32 rotation products).
 #include "kernels/decoder_ops.h"
 
+#include <omp.h>
+
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kernels/parallel_ranges.h"
 
 namespace slm::kernels {
 namespace {
@@ -129,6 +133,59 @@ TEST(RopeTableTest, PlainLinearAndLlama3MatchPyTorch) {
     EXPECT_NEAR(long_table->inv_freq[i], plain[i] / longrope.freq_factors[i], 1e-6 * plain[i]);
   }
   EXPECT_NEAR(long_table->magnitude, std::sqrt(1 + std::log(32.0) / std::log(4096.0)), 1e-6);
+}
+
+// Prefill-sized passes run split across threads (internal::ParallelRanges); every row is still
+// computed by exactly one thread with the same arithmetic, so 1 and 2 threads agree bit for bit
+// (on a machine with one core the second run still uses two OpenMP threads).
+TEST(DecoderOpsThreadsTest, PrefillSizedPassesAreBitIdenticalAcrossThreadCounts) {
+  const int64_t rows = 300, cols = 576, heads = 9, head_dim = 64;
+  ASSERT_GE(rows * cols, internal::kMinParallelWork);
+  const auto x = RandomUniform(rows * cols, -2.0f, 2.0f, 41);
+  const auto delta = RandomUniform(rows * cols, -1.0f, 1.0f, 42);
+  const auto weight = RandomUniform(cols, 0.5f, 1.5f, 43);
+  const auto gate_up = RandomUniform(rows * 2 * cols, -4.0f, 4.0f, 44);
+  auto table = ComputeRopeTable(head_dim, 10000.0f, RopeScaling{});
+  ASSERT_TRUE(table.ok());
+  std::vector<int64_t> positions(rows);
+  for (int64_t t = 0; t < rows; ++t) positions[t] = 7 + t;
+  std::vector<float> angles(static_cast<size_t>(rows * head_dim));
+  RopeAngles(positions.data(), rows, *table, angles.data());
+  auto run = [&](int threads) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    std::vector<float> out(3 * rows * cols + rows * cols);
+    RmsNorm(x.data(), rows, cols, weight.data(), 1e-5f, out.data());
+    std::vector<float> residual = x;
+    AddRmsNorm(residual.data(), delta.data(), rows, cols, weight.data(), 1e-5f,
+               out.data() + rows * cols);
+    SwiGlu(gate_up.data(), gate_up.data() + cols, rows, cols, 2 * cols,
+           out.data() + 2 * rows * cols);
+    std::vector<float> rotated(x.begin(), x.begin() + rows * heads * head_dim);
+    ApplyRopeAngles(rotated.data(), rows, heads, head_dim, heads * head_dim, angles.data(),
+                    *table, RopeStyle::kNeox);
+    omp_set_num_threads(saved);
+    out.insert(out.end(), residual.begin(), residual.end());
+    out.insert(out.end(), rotated.begin(), rotated.end());
+    return out;
+  };
+  const auto one = run(1), two = run(2);
+  ASSERT_EQ(one.size(), two.size());
+  EXPECT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(float)));
+  // And the single-thread result is the reference's, within the tests above' bound.
+  std::vector<float> expected(rows * cols);
+  ReferenceRmsNorm(x.data(), rows, cols, weight.data(), 1e-5f, expected.data());
+  for (int64_t i = 0; i < rows * cols; ++i) ASSERT_NEAR(two[i], expected[i], 1e-4f) << i;
+}
+
+TEST(DecoderOpsThreadsTest, ParallelRangesCoverEveryItemOnce) {
+  for (int64_t count : {int64_t{0}, int64_t{1}, int64_t{5}, int64_t{1000}, int64_t{70000}}) {
+    std::vector<int> hits(static_cast<size_t>(count), 0);
+    internal::ParallelRanges(count, 1, [&](int64_t first, int64_t last) {
+      for (int64_t i = first; i < last; ++i) ++hits[static_cast<size_t>(i)];
+    });
+    for (int64_t i = 0; i < count; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)], 1) << i;
+  }
 }
 
 TEST(RopeTableTest, RejectsBadParameters) {
