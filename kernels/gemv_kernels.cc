@@ -122,6 +122,63 @@ SLM_VNNI_TARGET void Int8Vnni(const GemvArgs& a, int64_t first, int64_t last) {
   }
 }
 
+// One activation row (batch-1 decode) over two block streams at once: blocks first + i and
+// first + half + i together, so two far-apart weight streams are in flight. One stream
+// (Int8Vnni<1, 4>) reached 80-98% of the 4-stream read bandwidth on one core, two reach 97-103%
+// (decode_kernels_bench, Qwen2.5 / TinyLlama shapes; docs/benchmarks.md).
+SLM_VNNI_TARGET void Int8Vnni1TwoStreams(const GemvArgs& a, int64_t first, int64_t last) {
+  const int64_t count = last - first, half = count / 2;
+  if (half == 0) {
+    Int8Vnni<1, 4>(a, first, last);
+    return;
+  }
+  const int64_t groups = a.layout->groups;
+  const auto* x32 = static_cast<const int32_t*>(a.activations);
+  const auto* weights = static_cast<const int8_t*>(a.weights);
+  const int64_t prefetch = PrefetchDistance(1);
+  auto finish = [&](int64_t b, __m512i sum) SLM_VNNI_TARGET {
+    const int64_t column = b * kBlockRows;
+    const __mmask16 mask = a.out - column >= kBlockRows
+                               ? static_cast<__mmask16>(0xFFFF)
+                               : static_cast<__mmask16>((1u << (a.out - column)) - 1u);
+    sum = _mm512_sub_epi32(sum, _mm512_slli_epi32(_mm512_loadu_si512(a.weight_sums + column), 7));
+    const __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(a.weight_scales + column),
+                                       _mm512_set1_ps(a.activation_scales[0]));
+    const __m512 bias = a.bias != nullptr ? _mm512_maskz_loadu_ps(mask, a.bias + column)
+                                          : _mm512_setzero_ps();
+    _mm512_mask_storeu_ps(a.y + column, mask,
+                          _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, bias));
+  };
+  for (int64_t i = 0; i < half; ++i) {
+    const int64_t b0 = first + i, b1 = first + half + i;
+    const int8_t* w0 = weights + b0 * groups * 64;
+    const int8_t* w1 = weights + b1 * groups * 64;
+    __m512i acc0[4], acc1[4];
+    for (int u = 0; u < 4; ++u) acc0[u] = acc1[u] = _mm512_setzero_si512();
+    int64_t g = 0;
+    for (; g + 4 <= groups; g += 4) {
+      _mm_prefetch(reinterpret_cast<const char*>(w0 + g * 64) + prefetch, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(w1 + g * 64) + prefetch, _MM_HINT_T0);
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; ++u) {
+        const __m512i x = _mm512_set1_epi32(x32[g + u]);
+        acc0[u] = DotU8S8(acc0[u], x, w0 + (g + u) * 64);
+        acc1[u] = DotU8S8(acc1[u], x, w1 + (g + u) * 64);
+      }
+    }
+    for (; g < groups; ++g) {
+      const __m512i x = _mm512_set1_epi32(x32[g]);
+      acc0[0] = DotU8S8(acc0[0], x, w0 + g * 64);
+      acc1[0] = DotU8S8(acc1[0], x, w1 + g * 64);
+    }
+    finish(b0, _mm512_add_epi32(_mm512_add_epi32(acc0[0], acc0[1]),
+                                _mm512_add_epi32(acc0[2], acc0[3])));
+    finish(b1, _mm512_add_epi32(_mm512_add_epi32(acc1[0], acc1[1]),
+                                _mm512_add_epi32(acc1[2], acc1[3])));
+  }
+  if (first + 2 * half < last) Int8Vnni<1, 4>(a, last - 1, last);
+}
+
 template <int M, int U>
 SLM_BF16_TARGET void Bf16Avx512(const GemvArgs& a, int64_t first, int64_t last) {
   const int64_t groups = a.layout->groups;
@@ -243,7 +300,7 @@ using BlockKernel = void (*)(const GemvArgs&, int64_t, int64_t);
 // Up to 16 rows: M x U accumulators plus the weight vector and broadcasts fit the 32 zmm
 // registers; every 64-byte weight vector is loaded once for all M rows.
 constexpr BlockKernel kVnniKernels[16] = {
-    Int8Vnni<1, 4>,  Int8Vnni<2, 4>,  Int8Vnni<3, 2>,  Int8Vnni<4, 2>,
+    Int8Vnni1TwoStreams,  Int8Vnni<2, 4>,  Int8Vnni<3, 2>,  Int8Vnni<4, 2>,
     Int8Vnni<5, 1>,  Int8Vnni<6, 1>,  Int8Vnni<7, 1>,  Int8Vnni<8, 1>,
     Int8Vnni<9, 1>,  Int8Vnni<10, 1>, Int8Vnni<11, 1>, Int8Vnni<12, 1>,
     Int8Vnni<13, 1>, Int8Vnni<14, 1>, Int8Vnni<15, 1>, Int8Vnni<16, 1>,
