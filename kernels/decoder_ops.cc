@@ -68,6 +68,18 @@ void RotateInterleaved(float* x, int64_t half, const float* c, const float* s) {
   }
 }
 
+// One token's heads (head_dim apart from `row`) rotated by the angles' cosines c and sines s.
+void RotateHeads(float* row, int64_t num_heads, int64_t head_dim, int64_t half, const float* c,
+                 const float* s, RopeStyle style) {
+  for (int64_t h = 0; h < num_heads; ++h) {
+    if (style == RopeStyle::kNeox) {
+      RotateNeox(row + h * head_dim, half, c, s);
+    } else {
+      RotateInterleaved(row + h * head_dim, half, c, s);
+    }
+  }
+}
+
 // cos/sin of position * inv_freq[i] (angle in f32, as PyTorch computes it), times magnitude.
 void Angles(int64_t position, const RopeTable& table, float* c, float* s) {
   const float p = static_cast<float>(position);
@@ -211,14 +223,7 @@ void ApplyRope(float* x, int64_t num_tokens, int64_t num_heads, int64_t head_dim
   float* s = c + half;
   for (int64_t t = 0; t < num_tokens; ++t) {
     Angles(positions[t], table, c, s);
-    for (int64_t h = 0; h < num_heads; ++h) {
-      float* head = x + t * row_stride + h * head_dim;
-      if (style == RopeStyle::kNeox) {
-        RotateNeox(head, half, c, s);
-      } else {
-        RotateInterleaved(head, half, c, s);
-      }
-    }
+    RotateHeads(x + t * row_stride, num_heads, head_dim, half, c, s, style);
   }
 }
 
@@ -238,15 +243,7 @@ void ApplyRopeAngles(float* x, int64_t num_tokens, int64_t num_heads, int64_t he
   internal::ParallelRanges(num_tokens, num_heads * head_dim, [&](int64_t first, int64_t last) {
     for (int64_t t = first; t < last; ++t) {
       const float* c = angles + t * 2 * half;
-      const float* s = c + half;
-      for (int64_t h = 0; h < num_heads; ++h) {
-        float* head = x + t * row_stride + h * head_dim;
-        if (style == RopeStyle::kNeox) {
-          RotateNeox(head, half, c, s);
-        } else {
-          RotateInterleaved(head, half, c, s);
-        }
-      }
+      RotateHeads(x + t * row_stride, num_heads, head_dim, half, c, c + half, style);
     }
   });
 }
