@@ -443,14 +443,20 @@ absl::Status Linear::Forward(const float* x, int64_t rows, float* y) const {
   if (s.dtype == DType::kInt8) {
     const int64_t padded_rows = rows + s.buckets.back().rows;  // room for the last chunk's pad
     auto* buffer = static_cast<int8_t*>(ThreadSourceBuffer().Get(padded_rows * k));
-    // Split by rows across threads for prefill-sized inputs (the max is exact in any order).
-    float max_abs = 0.0f;
-    std::vector<float> partial_max(static_cast<size_t>(omp_get_max_threads()), 0.0f);
+    // Split by rows across threads for prefill-sized inputs (the max is exact in any order;
+    // non-negative floats order as their bit patterns, so ranges combine by an integer max).
+    std::atomic<uint32_t> max_bits{0};
     internal::ParallelRanges(rows, k, [&](int64_t first, int64_t last) {
-      partial_max[static_cast<size_t>(omp_get_thread_num())] =
-          AbsMax(x + first * k, (last - first) * k);
+      const float range_max = AbsMax(x + first * k, (last - first) * k);
+      uint32_t bits;
+      std::memcpy(&bits, &range_max, sizeof(bits));
+      uint32_t current = max_bits.load();
+      while (bits > current && !max_bits.compare_exchange_weak(current, bits)) {
+      }
     });
-    for (float value : partial_max) max_abs = std::max(max_abs, value);
+    float max_abs;
+    const uint32_t bits = max_bits.load();
+    std::memcpy(&max_abs, &bits, sizeof(max_abs));
     input_scale = max_abs > 0.0f ? max_abs / 127.0f : 1.0f;
     internal::ParallelRanges(rows, k, [&](int64_t first, int64_t last) {
       QuantizeSymmetric(x + first * k, (last - first) * k, 1.0f / input_scale,
