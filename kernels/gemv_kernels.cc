@@ -232,6 +232,55 @@ SLM_BF16_TARGET void Bf16Avx512(const GemvArgs& a, int64_t first, int64_t last) 
   }
 }
 
+// Int8Vnni1TwoStreams for bf16 weights: one activation row over blocks first + i and
+// first + half + i together.
+SLM_BF16_TARGET void Bf16TwoStreams(const GemvArgs& a, int64_t first, int64_t last) {
+  const int64_t count = last - first, half = count / 2;
+  if (half == 0) {
+    Bf16Avx512<1, 4>(a, first, last);
+    return;
+  }
+  const int64_t groups = a.layout->groups;
+  const auto* x32 = static_cast<const int32_t*>(a.activations);  // bf16 pairs
+  const auto* weights = static_cast<const uint16_t*>(a.weights);
+  const int64_t prefetch = PrefetchDistance(1);
+  auto finish = [&](int64_t b, __m512 sum) SLM_BF16_TARGET {
+    const int64_t column = b * kBlockRows;
+    const __mmask16 mask = a.out - column >= kBlockRows
+                               ? static_cast<__mmask16>(0xFFFF)
+                               : static_cast<__mmask16>((1u << (a.out - column)) - 1u);
+    const __m512 bias = a.bias != nullptr ? _mm512_maskz_loadu_ps(mask, a.bias + column)
+                                          : _mm512_setzero_ps();
+    _mm512_mask_storeu_ps(a.y + column, mask, _mm512_add_ps(sum, bias));
+  };
+  for (int64_t i = 0; i < half; ++i) {
+    const int64_t b0 = first + i, b1 = first + half + i;
+    const uint16_t* w0 = weights + b0 * groups * 32;
+    const uint16_t* w1 = weights + b1 * groups * 32;
+    __m512 acc0[4], acc1[4];
+    for (int u = 0; u < 4; ++u) acc0[u] = acc1[u] = _mm512_setzero_ps();
+    int64_t g = 0;
+    for (; g + 4 <= groups; g += 4) {
+      _mm_prefetch(reinterpret_cast<const char*>(w0 + g * 32) + prefetch, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(w1 + g * 32) + prefetch, _MM_HINT_T0);
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; ++u) {
+        const __m512i x = _mm512_set1_epi32(x32[g + u]);
+        acc0[u] = DotBf16(acc0[u], x, w0 + (g + u) * 32);
+        acc1[u] = DotBf16(acc1[u], x, w1 + (g + u) * 32);
+      }
+    }
+    for (; g < groups; ++g) {
+      const __m512i x = _mm512_set1_epi32(x32[g]);
+      acc0[0] = DotBf16(acc0[0], x, w0 + g * 32);
+      acc1[0] = DotBf16(acc1[0], x, w1 + g * 32);
+    }
+    finish(b0, _mm512_add_ps(_mm512_add_ps(acc0[0], acc0[1]), _mm512_add_ps(acc0[2], acc0[3])));
+    finish(b1, _mm512_add_ps(_mm512_add_ps(acc1[0], acc1[1]), _mm512_add_ps(acc1[2], acc1[3])));
+  }
+  if (first + 2 * half < last) Bf16Avx512<1, 4>(a, last - 1, last);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Portable kernels over the same layout and the same integer / bf16 products.
 
@@ -306,7 +355,7 @@ constexpr BlockKernel kVnniKernels[16] = {
     Int8Vnni<13, 1>, Int8Vnni<14, 1>, Int8Vnni<15, 1>, Int8Vnni<16, 1>,
 };
 constexpr BlockKernel kBf16Kernels[16] = {
-    Bf16Avx512<1, 4>,  Bf16Avx512<2, 4>,  Bf16Avx512<3, 2>,  Bf16Avx512<4, 2>,
+    Bf16TwoStreams,  Bf16Avx512<2, 4>,  Bf16Avx512<3, 2>,  Bf16Avx512<4, 2>,
     Bf16Avx512<5, 1>,  Bf16Avx512<6, 1>,  Bf16Avx512<7, 1>,  Bf16Avx512<8, 1>,
     Bf16Avx512<9, 1>,  Bf16Avx512<10, 1>, Bf16Avx512<11, 1>, Bf16Avx512<12, 1>,
     Bf16Avx512<13, 1>, Bf16Avx512<14, 1>, Bf16Avx512<15, 1>, Bf16Avx512<16, 1>,
