@@ -122,63 +122,6 @@ SLM_VNNI_TARGET void Int8Vnni(const GemvArgs& a, int64_t first, int64_t last) {
   }
 }
 
-// One activation row (batch-1 decode) over two block streams at once: blocks first + i and
-// first + half + i together, so two far-apart weight streams are in flight. One stream
-// (Int8Vnni<1, 4>) reached 80-98% of the 4-stream read bandwidth on one core, two reach 97-103%
-// (decode_kernels_bench, Qwen2.5 / TinyLlama shapes; docs/benchmarks.md).
-SLM_VNNI_TARGET void Int8Vnni1TwoStreams(const GemvArgs& a, int64_t first, int64_t last) {
-  const int64_t count = last - first, half = count / 2;
-  if (half == 0) {
-    Int8Vnni<1, 4>(a, first, last);
-    return;
-  }
-  const int64_t groups = a.layout->groups;
-  const auto* x32 = static_cast<const int32_t*>(a.activations);
-  const auto* weights = static_cast<const int8_t*>(a.weights);
-  const int64_t prefetch = PrefetchDistance(1);
-  auto finish = [&](int64_t b, __m512i sum) SLM_VNNI_TARGET {
-    const int64_t column = b * kBlockRows;
-    const __mmask16 mask = a.out - column >= kBlockRows
-                               ? static_cast<__mmask16>(0xFFFF)
-                               : static_cast<__mmask16>((1u << (a.out - column)) - 1u);
-    sum = _mm512_sub_epi32(sum, _mm512_slli_epi32(_mm512_loadu_si512(a.weight_sums + column), 7));
-    const __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(a.weight_scales + column),
-                                       _mm512_set1_ps(a.activation_scales[0]));
-    const __m512 bias = a.bias != nullptr ? _mm512_maskz_loadu_ps(mask, a.bias + column)
-                                          : _mm512_setzero_ps();
-    _mm512_mask_storeu_ps(a.y + column, mask,
-                          _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, bias));
-  };
-  for (int64_t i = 0; i < half; ++i) {
-    const int64_t b0 = first + i, b1 = first + half + i;
-    const int8_t* w0 = weights + b0 * groups * 64;
-    const int8_t* w1 = weights + b1 * groups * 64;
-    __m512i acc0[4], acc1[4];
-    for (int u = 0; u < 4; ++u) acc0[u] = acc1[u] = _mm512_setzero_si512();
-    int64_t g = 0;
-    for (; g + 4 <= groups; g += 4) {
-      _mm_prefetch(reinterpret_cast<const char*>(w0 + g * 64) + prefetch, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(w1 + g * 64) + prefetch, _MM_HINT_T0);
-#pragma GCC unroll 4
-      for (int u = 0; u < 4; ++u) {
-        const __m512i x = _mm512_set1_epi32(x32[g + u]);
-        acc0[u] = DotU8S8(acc0[u], x, w0 + (g + u) * 64);
-        acc1[u] = DotU8S8(acc1[u], x, w1 + (g + u) * 64);
-      }
-    }
-    for (; g < groups; ++g) {
-      const __m512i x = _mm512_set1_epi32(x32[g]);
-      acc0[0] = DotU8S8(acc0[0], x, w0 + g * 64);
-      acc1[0] = DotU8S8(acc1[0], x, w1 + g * 64);
-    }
-    finish(b0, _mm512_add_epi32(_mm512_add_epi32(acc0[0], acc0[1]),
-                                _mm512_add_epi32(acc0[2], acc0[3])));
-    finish(b1, _mm512_add_epi32(_mm512_add_epi32(acc1[0], acc1[1]),
-                                _mm512_add_epi32(acc1[2], acc1[3])));
-  }
-  if (first + 2 * half < last) Int8Vnni<1, 4>(a, last - 1, last);
-}
-
 template <int M, int U>
 SLM_BF16_TARGET void Bf16Avx512(const GemvArgs& a, int64_t first, int64_t last) {
   const int64_t groups = a.layout->groups;
@@ -232,53 +175,100 @@ SLM_BF16_TARGET void Bf16Avx512(const GemvArgs& a, int64_t first, int64_t last) 
   }
 }
 
-// Int8Vnni1TwoStreams for bf16 weights: one activation row over blocks first + i and
-// first + half + i together.
-SLM_BF16_TARGET void Bf16TwoStreams(const GemvArgs& a, int64_t first, int64_t last) {
+// One activation row (batch-1 decode) over two block streams at once: blocks first + i and
+// first + half + i together, so two far-apart weight streams are in flight. One stream
+// (Int8Vnni<1, 4> / Bf16Avx512<1, 4>) reached 80-98% of the 4-stream read bandwidth on one
+// core, two reach 97-103% (decode_kernels_bench, Qwen2.5 / TinyLlama shapes;
+// docs/benchmarks.md). Both weight types have 64-byte group vectors; kInt8 selects the
+// multiply-add and the epilogue. The target names both ISAs, but each instantiation only
+// issues its own type's instructions (chosen below only where the CPU has them).
+#define SLM_VNNI_BF16_TARGET \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512bf16")))
+template <bool kInt8>
+struct OneRowAccumulator {
+  using Type = __m512i;  // int32 sums of u8 x s8
+};
+template <>
+struct OneRowAccumulator<false> {
+  using Type = __m512;  // f32 sums of bf16 pairs
+};
+SLM_VNNI_BF16_TARGET inline __m512i DotGroup(__m512i acc, __m512i x, const char* w) {
+  return DotU8S8(acc, x, w);
+}
+SLM_VNNI_BF16_TARGET inline __m512 DotGroup(__m512 acc, __m512i x, const char* w) {
+  return DotBf16(acc, x, w);
+}
+
+template <bool kInt8>
+SLM_VNNI_BF16_TARGET void OneRowTwoStreams(const GemvArgs& a, int64_t first, int64_t last) {
   const int64_t count = last - first, half = count / 2;
   if (half == 0) {
-    Bf16Avx512<1, 4>(a, first, last);
+    if constexpr (kInt8) {
+      Int8Vnni<1, 4>(a, first, last);
+    } else {
+      Bf16Avx512<1, 4>(a, first, last);
+    }
     return;
   }
+  using Acc = typename OneRowAccumulator<kInt8>::Type;
   const int64_t groups = a.layout->groups;
-  const auto* x32 = static_cast<const int32_t*>(a.activations);  // bf16 pairs
-  const auto* weights = static_cast<const uint16_t*>(a.weights);
+  const auto* x32 = static_cast<const int32_t*>(a.activations);
+  const auto* weights = static_cast<const char*>(a.weights);
   const int64_t prefetch = PrefetchDistance(1);
-  auto finish = [&](int64_t b, __m512 sum) SLM_BF16_TARGET {
+  auto finish = [&](int64_t b, const Acc* acc) SLM_VNNI_BF16_TARGET {
     const int64_t column = b * kBlockRows;
     const __mmask16 mask = a.out - column >= kBlockRows
                                ? static_cast<__mmask16>(0xFFFF)
                                : static_cast<__mmask16>((1u << (a.out - column)) - 1u);
     const __m512 bias = a.bias != nullptr ? _mm512_maskz_loadu_ps(mask, a.bias + column)
                                           : _mm512_setzero_ps();
-    _mm512_mask_storeu_ps(a.y + column, mask, _mm512_add_ps(sum, bias));
+    __m512 result;
+    if constexpr (kInt8) {
+      __m512i sum = _mm512_add_epi32(_mm512_add_epi32(acc[0], acc[1]),
+                                     _mm512_add_epi32(acc[2], acc[3]));
+      sum = _mm512_sub_epi32(sum,
+                             _mm512_slli_epi32(_mm512_loadu_si512(a.weight_sums + column), 7));
+      const __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(a.weight_scales + column),
+                                         _mm512_set1_ps(a.activation_scales[0]));
+      result = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, bias);
+    } else {
+      result = _mm512_add_ps(
+          _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])), bias);
+    }
+    _mm512_mask_storeu_ps(a.y + column, mask, result);
   };
   for (int64_t i = 0; i < half; ++i) {
     const int64_t b0 = first + i, b1 = first + half + i;
-    const uint16_t* w0 = weights + b0 * groups * 32;
-    const uint16_t* w1 = weights + b1 * groups * 32;
-    __m512 acc0[4], acc1[4];
-    for (int u = 0; u < 4; ++u) acc0[u] = acc1[u] = _mm512_setzero_ps();
+    const char* w0 = weights + b0 * groups * 64;
+    const char* w1 = weights + b1 * groups * 64;
+    Acc acc0[4], acc1[4];
+    for (int u = 0; u < 4; ++u) acc0[u] = acc1[u] = Acc{};
     int64_t g = 0;
     for (; g + 4 <= groups; g += 4) {
-      _mm_prefetch(reinterpret_cast<const char*>(w0 + g * 32) + prefetch, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(w1 + g * 32) + prefetch, _MM_HINT_T0);
+      _mm_prefetch(w0 + g * 64 + prefetch, _MM_HINT_T0);
+      _mm_prefetch(w1 + g * 64 + prefetch, _MM_HINT_T0);
 #pragma GCC unroll 4
       for (int u = 0; u < 4; ++u) {
         const __m512i x = _mm512_set1_epi32(x32[g + u]);
-        acc0[u] = DotBf16(acc0[u], x, w0 + (g + u) * 32);
-        acc1[u] = DotBf16(acc1[u], x, w1 + (g + u) * 32);
+        acc0[u] = DotGroup(acc0[u], x, w0 + (g + u) * 64);
+        acc1[u] = DotGroup(acc1[u], x, w1 + (g + u) * 64);
       }
     }
     for (; g < groups; ++g) {
       const __m512i x = _mm512_set1_epi32(x32[g]);
-      acc0[0] = DotBf16(acc0[0], x, w0 + g * 32);
-      acc1[0] = DotBf16(acc1[0], x, w1 + g * 32);
+      acc0[0] = DotGroup(acc0[0], x, w0 + g * 64);
+      acc1[0] = DotGroup(acc1[0], x, w1 + g * 64);
     }
-    finish(b0, _mm512_add_ps(_mm512_add_ps(acc0[0], acc0[1]), _mm512_add_ps(acc0[2], acc0[3])));
-    finish(b1, _mm512_add_ps(_mm512_add_ps(acc1[0], acc1[1]), _mm512_add_ps(acc1[2], acc1[3])));
+    finish(b0, acc0);
+    finish(b1, acc1);
   }
-  if (first + 2 * half < last) Bf16Avx512<1, 4>(a, last - 1, last);
+  if (first + 2 * half < last) {
+    if constexpr (kInt8) {
+      Int8Vnni<1, 4>(a, last - 1, last);
+    } else {
+      Bf16Avx512<1, 4>(a, last - 1, last);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -349,13 +339,13 @@ using BlockKernel = void (*)(const GemvArgs&, int64_t, int64_t);
 // Up to 16 rows: M x U accumulators plus the weight vector and broadcasts fit the 32 zmm
 // registers; every 64-byte weight vector is loaded once for all M rows.
 constexpr BlockKernel kVnniKernels[16] = {
-    Int8Vnni1TwoStreams,  Int8Vnni<2, 4>,  Int8Vnni<3, 2>,  Int8Vnni<4, 2>,
+    OneRowTwoStreams<true>,  Int8Vnni<2, 4>,  Int8Vnni<3, 2>,  Int8Vnni<4, 2>,
     Int8Vnni<5, 1>,  Int8Vnni<6, 1>,  Int8Vnni<7, 1>,  Int8Vnni<8, 1>,
     Int8Vnni<9, 1>,  Int8Vnni<10, 1>, Int8Vnni<11, 1>, Int8Vnni<12, 1>,
     Int8Vnni<13, 1>, Int8Vnni<14, 1>, Int8Vnni<15, 1>, Int8Vnni<16, 1>,
 };
 constexpr BlockKernel kBf16Kernels[16] = {
-    Bf16TwoStreams,  Bf16Avx512<2, 4>,  Bf16Avx512<3, 2>,  Bf16Avx512<4, 2>,
+    OneRowTwoStreams<false>,  Bf16Avx512<2, 4>,  Bf16Avx512<3, 2>,  Bf16Avx512<4, 2>,
     Bf16Avx512<5, 1>,  Bf16Avx512<6, 1>,  Bf16Avx512<7, 1>,  Bf16Avx512<8, 1>,
     Bf16Avx512<9, 1>,  Bf16Avx512<10, 1>, Bf16Avx512<11, 1>, Bf16Avx512<12, 1>,
     Bf16Avx512<13, 1>, Bf16Avx512<14, 1>, Bf16Avx512<15, 1>, Bf16Avx512<16, 1>,
