@@ -61,6 +61,17 @@ SLM_BF16_TARGET inline __m512 DotBf16(__m512 acc, __m512i pairs, __m512i weights
   return acc;
 }
 
+// The valid columns of the output block starting at `column`, and its bias (zero when none).
+__attribute__((target("avx512f"))) inline __mmask16 BlockMask(const GemvArgs& a,
+                                                              int64_t column) {
+  return a.out - column >= kBlockRows ? static_cast<__mmask16>(0xFFFF)
+                                      : static_cast<__mmask16>((1u << (a.out - column)) - 1u);
+}
+__attribute__((target("avx512f"))) inline __m512 BlockBias(const GemvArgs& a, int64_t column,
+                                                           __mmask16 mask) {
+  return a.bias != nullptr ? _mm512_maskz_loadu_ps(mask, a.bias + column) : _mm512_setzero_ps();
+}
+
 template <int M, int U>
 SLM_VNNI_TARGET void Int8Vnni(const GemvArgs& a, int64_t first, int64_t last) {
   const int64_t groups = a.layout->groups;
@@ -101,14 +112,11 @@ SLM_VNNI_TARGET void Int8Vnni(const GemvArgs& a, int64_t first, int64_t last) {
       }
     }
     const int64_t column = b * kBlockRows;
-    const __mmask16 mask = a.out - column >= kBlockRows
-                               ? static_cast<__mmask16>(0xFFFF)
-                               : static_cast<__mmask16>((1u << (a.out - column)) - 1u);
+    const __mmask16 mask = BlockMask(a, column);
     // The +128 offset of the activations added 128 * sum_i q[o, i] to each dot product.
     const __m512i offset = _mm512_slli_epi32(_mm512_loadu_si512(a.weight_sums + column), 7);
     const __m512 weight_scale = _mm512_loadu_ps(a.weight_scales + column);
-    const __m512 bias = a.bias != nullptr ? _mm512_maskz_loadu_ps(mask, a.bias + column)
-                                          : _mm512_setzero_ps();
+    const __m512 bias = BlockBias(a, column, mask);
 #pragma GCC unroll 16
     for (int m = 0; m < M; ++m) {
       __m512i sum = acc[m][0];
@@ -160,11 +168,8 @@ SLM_BF16_TARGET void Bf16Avx512(const GemvArgs& a, int64_t first, int64_t last) 
       }
     }
     const int64_t column = b * kBlockRows;
-    const __mmask16 mask = a.out - column >= kBlockRows
-                               ? static_cast<__mmask16>(0xFFFF)
-                               : static_cast<__mmask16>((1u << (a.out - column)) - 1u);
-    const __m512 bias = a.bias != nullptr ? _mm512_maskz_loadu_ps(mask, a.bias + column)
-                                          : _mm512_setzero_ps();
+    const __mmask16 mask = BlockMask(a, column);
+    const __m512 bias = BlockBias(a, column, mask);
 #pragma GCC unroll 16
     for (int m = 0; m < M; ++m) {
       __m512 sum = acc[m][0];
@@ -217,11 +222,8 @@ SLM_VNNI_BF16_TARGET void OneRowTwoStreams(const GemvArgs& a, int64_t first, int
   const int64_t prefetch = PrefetchDistance(1);
   auto finish = [&](int64_t b, const Acc* acc) SLM_VNNI_BF16_TARGET {
     const int64_t column = b * kBlockRows;
-    const __mmask16 mask = a.out - column >= kBlockRows
-                               ? static_cast<__mmask16>(0xFFFF)
-                               : static_cast<__mmask16>((1u << (a.out - column)) - 1u);
-    const __m512 bias = a.bias != nullptr ? _mm512_maskz_loadu_ps(mask, a.bias + column)
-                                          : _mm512_setzero_ps();
+    const __mmask16 mask = BlockMask(a, column);
+    const __m512 bias = BlockBias(a, column, mask);
     __m512 result;
     if constexpr (kInt8) {
       __m512i sum = _mm512_add_epi32(_mm512_add_epi32(acc[0], acc[1]),
