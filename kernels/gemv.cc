@@ -387,6 +387,8 @@ absl::Status PackedMatrix::Multiply(const float* x, int64_t rows, float* y,
   }
   const int64_t units = dtype_ == DType::kF32 ? out_ : layout.blocks;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  // Inside a caller's parallel region other threads share the memory bandwidth too.
+  args.alone = !omp_in_parallel() && threads == 1;
   auto run = [&](int64_t first, int64_t last) {
     if (first >= last) return;
     if (dtype_ == DType::kF32) {

@@ -1,8 +1,10 @@
 #include "kernels/gemv_kernels.h"
 
 // GCC 12's AVX-512 intrinsics initialize their "undefined" operands as `__m512 __Y = __Y;`,
-// which -Wmaybe-uninitialized reports once inlined (a known false positive).
+// which -Wmaybe-uninitialized (and, in some inlining contexts, -Wuninitialized) reports once
+// inlined (a known false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <immintrin.h>
 
@@ -50,9 +52,7 @@ SLM_VNNI_TARGET inline __m512i DotU8S8(__m512i acc, __m512i u8, __m512i s8) {
 
 // acc += bf16 pairs . bf16 pairs.
 SLM_BF16_TARGET inline __m512 DotBf16(__m512 acc, __m512i pairs, const void* weights) {
-  asm("vdpbf16ps %2, %1, %0"
-      : "+v"(acc)
-      : "v"(pairs), "m"(*static_cast<const __m512i*>(weights)));
+  asm("vdpbf16ps %2, %1, %0" : "+v"(acc) : "v"(pairs), "m"(*static_cast<const __m512i*>(weights)));
   return acc;
 }
 
@@ -62,8 +62,7 @@ SLM_BF16_TARGET inline __m512 DotBf16(__m512 acc, __m512i pairs, __m512i weights
 }
 
 // The valid columns of the output block starting at `column`, and its bias (zero when none).
-__attribute__((target("avx512f"))) inline __mmask16 BlockMask(const GemvArgs& a,
-                                                              int64_t column) {
+__attribute__((target("avx512f"))) inline __mmask16 BlockMask(const GemvArgs& a, int64_t column) {
   return a.out - column >= kBlockRows ? static_cast<__mmask16>(0xFFFF)
                                       : static_cast<__mmask16>((1u << (a.out - column)) - 1u);
 }
@@ -226,10 +225,9 @@ SLM_VNNI_BF16_TARGET void OneRowTwoStreams(const GemvArgs& a, int64_t first, int
     const __m512 bias = BlockBias(a, column, mask);
     __m512 result;
     if constexpr (kInt8) {
-      __m512i sum = _mm512_add_epi32(_mm512_add_epi32(acc[0], acc[1]),
-                                     _mm512_add_epi32(acc[2], acc[3]));
-      sum = _mm512_sub_epi32(sum,
-                             _mm512_slli_epi32(_mm512_loadu_si512(a.weight_sums + column), 7));
+      __m512i sum =
+          _mm512_add_epi32(_mm512_add_epi32(acc[0], acc[1]), _mm512_add_epi32(acc[2], acc[3]));
+      sum = _mm512_sub_epi32(sum, _mm512_slli_epi32(_mm512_loadu_si512(a.weight_sums + column), 7));
       const __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(a.weight_scales + column),
                                          _mm512_set1_ps(a.activation_scales[0]));
       result = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, bias);
@@ -270,6 +268,111 @@ SLM_VNNI_BF16_TARGET void OneRowTwoStreams(const GemvArgs& a, int64_t first, int
     } else {
       Bf16Avx512<1, 4>(a, last - 1, last);
     }
+  }
+}
+
+SLM_VNNI_BF16_TARGET inline __m512i DotGroup(__m512i acc, __m512i x, __m512i w) {
+  return DotU8S8(acc, x, w);
+}
+SLM_VNNI_BF16_TARGET inline __m512 DotGroup(__m512 acc, __m512i x, __m512i w) {
+  return DotBf16(acc, x, w);
+}
+
+// Register-tiled kernels for 5-16 activation rows. A tile is B contiguous output blocks; rows
+// [row0, row0 + R) of it use R x B accumulators, so per group B weight loads and R broadcasts
+// feed R x B multiply-adds (Int8Vnni<16, 1> issues 17 loads and a prefetch per 16 multiply-adds,
+// and with 2 loads and 2 multiply-adds a cycle the loads bound it). More than 8 rows take P = 2
+// passes over the tile (the second finds it in the L1/L2). Memory must stream during every
+// pass, or the passes' time adds to the read time instead of hiding it: over its P passes a
+// tile prefetches the whole next tile (`next`, null for none: B lines a group, shared between
+// the passes), and the first tile of a range, which no one prefetched, streams its own blocks
+// ahead (`own_ahead`).
+template <bool kInt8, int R, int B, int P>
+SLM_VNNI_BF16_TARGET void GemvTile(const GemvArgs& a, int64_t b0, int64_t row0, const char* next,
+                                   int pass, bool own_ahead) {
+  using Acc = typename OneRowAccumulator<kInt8>::Type;
+  const int64_t groups = a.layout->groups, rows = a.rows;
+  const auto* x32 = static_cast<const int32_t*>(a.activations) + row0;
+  const char* w[B];
+#pragma GCC unroll 4
+  for (int j = 0; j < B; ++j) w[j] = static_cast<const char*>(a.weights) + (b0 + j) * groups * 64;
+  const int64_t ahead = own_ahead ? PrefetchDistance(16) : 0;
+  Acc acc[R][B];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int j = 0; j < B; ++j) acc[r][j] = Acc{};
+  }
+  // Lines [iteration * B / P, (iteration + 1) * B / P) of the next tile are this group's share.
+  int64_t iteration = static_cast<int64_t>(pass) * groups;
+  for (int64_t g = 0; g < groups; ++g, ++iteration) {
+    if (next != nullptr) {
+      const int64_t line_end = (iteration + 1) * B / P;
+      for (int64_t line = iteration * B / P; line < line_end; ++line) {
+        _mm_prefetch(next + line * 64, _MM_HINT_T0);
+      }
+    }
+    __m512i wv[B];
+#pragma GCC unroll 4
+    for (int j = 0; j < B; ++j) {
+      if (ahead != 0) _mm_prefetch(w[j] + g * 64 + ahead, _MM_HINT_T0);
+      wv[j] = _mm512_load_si512(w[j] + g * 64);
+    }
+    const int32_t* xg = x32 + g * rows;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512i x = _mm512_set1_epi32(xg[r]);
+#pragma GCC unroll 4
+      for (int j = 0; j < B; ++j) acc[r][j] = DotGroup(acc[r][j], x, wv[j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < B; ++j) {
+    const int64_t column = (b0 + j) * kBlockRows;
+    const __mmask16 mask = BlockMask(a, column);
+    const __m512 bias = BlockBias(a, column, mask);
+    __m512i offset = _mm512_setzero_si512();
+    __m512 weight_scale = _mm512_setzero_ps();
+    if constexpr (kInt8) {
+      // The +128 offset of the activations added 128 * sum_i q[o, i] to each dot product.
+      offset = _mm512_slli_epi32(_mm512_loadu_si512(a.weight_sums + column), 7);
+      weight_scale = _mm512_loadu_ps(a.weight_scales + column);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      __m512 result;
+      if constexpr (kInt8) {
+        const __m512 scale =
+            _mm512_mul_ps(weight_scale, _mm512_set1_ps(a.activation_scales[row0 + r]));
+        result =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][j], offset)), scale, bias);
+      } else {
+        result = _mm512_add_ps(acc[r][j], bias);
+      }
+      _mm512_mask_storeu_ps(a.y + (row0 + r) * a.out + column, mask, result);
+    }
+  }
+}
+
+// M rows (5..16): tiles of 3 blocks (24 accumulators for 8 rows), then single blocks.
+template <bool kInt8, int M>
+SLM_VNNI_BF16_TARGET void TiledRows(const GemvArgs& a, int64_t first, int64_t last) {
+  constexpr int kFirst = M > 8 ? (M + 1) / 2 : M, kSecond = M - kFirst;
+  constexpr int kPasses = kSecond > 0 ? 2 : 1, kBlocks = 3;
+  const auto* weights = static_cast<const char*>(a.weights);
+  const int64_t block_bytes = a.layout->groups * 64;
+  int64_t b = first;
+  for (; b + kBlocks <= last; b += kBlocks) {
+    const char* next = b + kBlocks < last ? weights + (b + kBlocks) * block_bytes : nullptr;
+    GemvTile<kInt8, kFirst, kBlocks, kPasses>(a, b, 0, next, 0, b == first);
+    if constexpr (kSecond > 0) {
+      GemvTile<kInt8, kSecond, kBlocks, kPasses>(a, b, kFirst, next, 1, false);
+    }
+  }
+  for (; b < last; ++b) {
+    const char* next = b + 1 < last ? weights + (b + 1) * block_bytes : nullptr;
+    GemvTile<kInt8, kFirst, 1, kPasses>(a, b, 0, next, 0, b == first);
+    if constexpr (kSecond > 0) GemvTile<kInt8, kSecond, 1, kPasses>(a, b, kFirst, next, 1, false);
   }
 }
 
@@ -341,16 +444,40 @@ using BlockKernel = void (*)(const GemvArgs&, int64_t, int64_t);
 // Up to 16 rows: M x U accumulators plus the weight vector and broadcasts fit the 32 zmm
 // registers; every 64-byte weight vector is loaded once for all M rows.
 constexpr BlockKernel kVnniKernels[16] = {
-    OneRowTwoStreams<true>,  Int8Vnni<2, 4>,  Int8Vnni<3, 2>,  Int8Vnni<4, 2>,
-    Int8Vnni<5, 1>,  Int8Vnni<6, 1>,  Int8Vnni<7, 1>,  Int8Vnni<8, 1>,
-    Int8Vnni<9, 1>,  Int8Vnni<10, 1>, Int8Vnni<11, 1>, Int8Vnni<12, 1>,
-    Int8Vnni<13, 1>, Int8Vnni<14, 1>, Int8Vnni<15, 1>, Int8Vnni<16, 1>,
+    OneRowTwoStreams<true>, Int8Vnni<2, 4>,  Int8Vnni<3, 2>,  Int8Vnni<4, 2>,
+    Int8Vnni<5, 1>,         Int8Vnni<6, 1>,  Int8Vnni<7, 1>,  Int8Vnni<8, 1>,
+    Int8Vnni<9, 1>,         Int8Vnni<10, 1>, Int8Vnni<11, 1>, Int8Vnni<12, 1>,
+    Int8Vnni<13, 1>,        Int8Vnni<14, 1>, Int8Vnni<15, 1>, Int8Vnni<16, 1>,
 };
+// From 13 rows on, for a call running alone, the register-tiled kernels (TiledRows): there the
+// 16-row products outpace one core's share of the read bandwidth, and tiling made SmolLM2's
+// 1-thread batch-16 decode 1.04-1.08x faster in 7 of 9 alternating runs (the rest equal). Where
+// the weights' read time dominates (8-12 rows, or 2 threads sharing the bandwidth) the one-block
+// kernels, whose prefetch streams each block 8 KB ahead, did as well or better
+// (decode_kernels_bench, decoder_bench; docs/benchmarks.md).
+constexpr BlockKernel kVnniTiled[16] = {
+    OneRowTwoStreams<true>, Int8Vnni<2, 4>,      Int8Vnni<3, 2>,      Int8Vnni<4, 2>,
+    Int8Vnni<5, 1>,         Int8Vnni<6, 1>,      Int8Vnni<7, 1>,      Int8Vnni<8, 1>,
+    Int8Vnni<9, 1>,         Int8Vnni<10, 1>,     Int8Vnni<11, 1>,     Int8Vnni<12, 1>,
+    TiledRows<true, 13>,    TiledRows<true, 14>, TiledRows<true, 15>, TiledRows<true, 16>,
+};
+constexpr BlockKernel kBf16Tiled[16] = {
+    OneRowTwoStreams<false>, Bf16Avx512<2, 4>,     Bf16Avx512<3, 2>,     Bf16Avx512<4, 2>,
+    Bf16Avx512<5, 1>,        Bf16Avx512<6, 1>,     Bf16Avx512<7, 1>,     Bf16Avx512<8, 1>,
+    Bf16Avx512<9, 1>,        Bf16Avx512<10, 1>,    Bf16Avx512<11, 1>,    Bf16Avx512<12, 1>,
+    TiledRows<false, 13>,    TiledRows<false, 14>, TiledRows<false, 15>, TiledRows<false, 16>,
+};
+std::atomic<bool> tiled_kernels{true};
+// Tiles are prefetched one tile (3 blocks x groups x 64 bytes) ahead; above 512 groups (96 KB
+// tiles: int8 K > 2048, bf16 K > 1024) that distance pushed the tile being computed out of the
+// L1 and the tiled kernels lost 10-20% (Qwen2.5 / TinyLlama ffn_down), so those keep the
+// one-block kernels.
+constexpr int64_t kMaxTiledGroups = 512;
 constexpr BlockKernel kBf16Kernels[16] = {
-    OneRowTwoStreams<false>,  Bf16Avx512<2, 4>,  Bf16Avx512<3, 2>,  Bf16Avx512<4, 2>,
-    Bf16Avx512<5, 1>,  Bf16Avx512<6, 1>,  Bf16Avx512<7, 1>,  Bf16Avx512<8, 1>,
-    Bf16Avx512<9, 1>,  Bf16Avx512<10, 1>, Bf16Avx512<11, 1>, Bf16Avx512<12, 1>,
-    Bf16Avx512<13, 1>, Bf16Avx512<14, 1>, Bf16Avx512<15, 1>, Bf16Avx512<16, 1>,
+    OneRowTwoStreams<false>, Bf16Avx512<2, 4>,  Bf16Avx512<3, 2>,  Bf16Avx512<4, 2>,
+    Bf16Avx512<5, 1>,        Bf16Avx512<6, 1>,  Bf16Avx512<7, 1>,  Bf16Avx512<8, 1>,
+    Bf16Avx512<9, 1>,        Bf16Avx512<10, 1>, Bf16Avx512<11, 1>, Bf16Avx512<12, 1>,
+    Bf16Avx512<13, 1>,       Bf16Avx512<14, 1>, Bf16Avx512<15, 1>, Bf16Avx512<16, 1>,
 };
 
 }  // namespace
@@ -424,20 +551,25 @@ void PackBf16(const uint16_t* weight, int64_t out, int64_t in, const PackedLayou
   }
 }
 
+void SetGemvTiledKernels(bool tiled) { tiled_kernels.store(tiled); }
+bool GemvTiledKernels() { return tiled_kernels.load(); }
+
 void SetGemvPrefetchBytes(int64_t bytes) { prefetch_bytes.store(std::max<int64_t>(0, bytes)); }
 int64_t GemvPrefetchBytes() { return prefetch_bytes.load(); }
 
 void RunGemvBlocks(GemvIsa isa, DType dtype, const GemvArgs& args, int64_t first, int64_t last) {
   const int index = static_cast<int>(args.rows) - 1;
+  const bool tiled = args.alone && tiled_kernels.load(std::memory_order_relaxed) &&
+                     args.layout->groups <= kMaxTiledGroups;
   if (dtype == DType::kInt8) {
     if (isa == GemvIsa::kAvx512Vnni) {
-      kVnniKernels[index](args, first, last);
+      (tiled ? kVnniTiled : kVnniKernels)[index](args, first, last);
     } else {
       Int8Portable(args, first, last);
     }
   } else {
     if (isa == GemvIsa::kAvx512Bf16) {
-      kBf16Kernels[index](args, first, last);
+      (tiled ? kBf16Tiled : kBf16Kernels)[index](args, first, last);
     } else {
       Bf16Portable(args, first, last);
     }

@@ -41,15 +41,14 @@ struct FreeDeleter {
 // 64-byte aligned, zero-filled.
 std::unique_ptr<char, FreeDeleter> AllocateAligned(int64_t bytes);
 
-void PackInt8(const int8_t* q, int64_t out, int64_t in, const PackedLayout& layout,
-              int8_t* packed);
+void PackInt8(const int8_t* q, int64_t out, int64_t in, const PackedLayout& layout, int8_t* packed);
 void PackBf16(const uint16_t* weight, int64_t out, int64_t in, const PackedLayout& layout,
               uint16_t* packed);
 
 struct GemvArgs {
   const PackedLayout* layout = nullptr;
-  int64_t rows = 0;   // 1..16
-  int64_t out = 0;    // y row stride and valid columns
+  int64_t rows = 0;  // 1..16
+  int64_t out = 0;   // y row stride and valid columns
   // Group-interleaved [groups][rows][k_group]: row r's lane of group g (4 bytes: 4 u8 values
   // q + 128 for int8, 2 bf16 values for bf16) at byte (g * rows + r) * 4, so one group's lanes
   // of all rows are contiguous (for rows == 1, plain [padded_in]).
@@ -60,6 +59,9 @@ struct GemvArgs {
   const int32_t* weight_sums = nullptr;  // int8: [padded_out]
   const float* bias = nullptr;           // [out] or null
   float* y = nullptr;                    // [rows][out]
+  // The call runs on one thread with the core's memory bandwidth to itself: 13-16 rows may use
+  // the register-tiled kernels (see SetGemvTiledKernels).
+  bool alone = false;
 };
 
 // How far ahead of the current weight vector the AVX-512 kernels prefetch at most (bytes): the
@@ -68,6 +70,13 @@ struct GemvArgs {
 inline constexpr int64_t kDefaultGemvPrefetchBytes = 8192;
 void SetGemvPrefetchBytes(int64_t bytes);
 int64_t GemvPrefetchBytes();
+
+// Whether 13-16 activation rows of a call that runs alone (GemvArgs::alone) with K up to 512
+// groups use the register-tiled kernels (8 rows x 3 blocks per pass; the default) or one block
+// of all rows at a time (the before of a before/after). Process-wide, for benchmarks and tests;
+// set while no Multiply runs.
+void SetGemvTiledKernels(bool tiled);
+bool GemvTiledKernels();
 
 // Computes output blocks [first, last) with the given ISA's kernel for `dtype` (kInt8 or kBF16).
 void RunGemvBlocks(GemvIsa isa, DType dtype, const GemvArgs& args, int64_t first, int64_t last);

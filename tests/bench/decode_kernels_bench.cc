@@ -2,16 +2,18 @@
 //
 //   OMP_WAIT_POLICY=PASSIVE build/tests/bench/decode_kernels_bench [--quick] [--filter=ffn_up]
 //       [--threads=1] [--prefetch=1024,8192]  (GEMV prefetch distances compared in one run)
+//       [--tiled=0,1]  (5-16 rows without / with the register-tiled kernels, in one run)
 //
-// For each weight shape of Qwen2.5-0.5B / TinyLlama-1.1B layers, dtype (int8, bf16), activation
-// rows M (1, 2, 4, 8, 16) and thread count (1, 2): PackedMatrix::Multiply GB/s (packed bytes streamed per
-// call / time) and that figure / MeasureReadBandwidthGBs(threads). Enough copies of each matrix
-// are cycled that they never fit the last-level cache (as in a real model, whose layers together
-// exceed it). Baseline in the same run: kernels::Linear (oneDNN) at M=1 and M=16 on the same
-// shapes (at M=16 the figure is the same weight bytes per call, so GB/s compare directly).
-// Kernel and bandwidth windows alternate and each figure is the best of its windows, so a ratio
-// compares figures taken under the same load (the machine is shared). With 1 thread both are
-// timed in the thread's CPU time (lost time slices do not count); with 2 threads, wall time.
+// For each weight shape of SmolLM2-135M / Qwen2.5-0.5B / TinyLlama-1.1B layers, dtype (int8, bf16),
+// activation rows M (1, 2, 4, 8, 12, 16) and thread count (1, 2): PackedMatrix::Multiply GB/s
+// (packed bytes streamed per call / time) and that figure / MeasureReadBandwidthGBs(threads).
+// Enough copies of each matrix are cycled that they never fit the last-level cache (as in a real
+// model, whose layers together exceed it). Baseline in the same run: kernels::Linear (oneDNN) at
+// M=1 and M=16 on the same shapes (at M=16 the figure is the same weight bytes per call, so GB/s
+// compare directly). Kernel and bandwidth windows alternate and each figure is the best of its
+// windows, so a ratio compares figures taken under the same load (the machine is shared). With 1
+// thread both are timed in the thread's CPU time (lost time slices do not count); with 2 threads,
+// wall time.
 #include <omp.h>
 
 #include <algorithm>
@@ -29,6 +31,7 @@
 #include "kernels/gemv_kernels.h"
 #include "kernels/linear.h"
 #include "tests/bench/bandwidth.h"
+#include "tests/bench/peak.h"
 
 namespace slm::bench {
 namespace {
@@ -68,37 +71,40 @@ Rates Measure(BandwidthProbe& probe, int threads, int copies, int rounds, double
   return best;
 }
 
+std::vector<int64_t> ParseList(const std::string& list) {
+  std::vector<int64_t> values;
+  for (size_t pos = 0; pos <= list.size();) {
+    size_t comma = list.find(',', pos);
+    if (comma == std::string::npos) comma = list.size();
+    values.push_back(std::atoll(list.substr(pos, comma - pos).c_str()));
+    pos = comma + 1;
+  }
+  return values;
+}
+
 int Main(int argc, char** argv) {
   bool quick = false;
   std::string filter;  // --filter=SUBSTRING: only shapes whose name contains it
   std::vector<int> thread_counts = {1, 2};
   const int64_t default_prefetch = kernels::internal::GemvPrefetchBytes();
   std::vector<int64_t> prefetches = {default_prefetch};
+  std::vector<int64_t> tiled = {1};  // --tiled=0,1: 5-16 rows without / with register tiling
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
     if (std::strncmp(argv[i], "--filter=", 9) == 0) filter = argv[i] + 9;
     if (std::strcmp(argv[i], "--threads=1") == 0) thread_counts = {1};
-    if (std::strncmp(argv[i], "--prefetch=", 11) == 0) {
-      // --prefetch=1024,8192: GEMV prefetch distances (most bytes; see gemv_kernels.h).
-      prefetches.clear();
-      const std::string list = argv[i] + 11;
-      for (size_t pos = 0; pos <= list.size();) {
-        size_t comma = list.find(',', pos);
-        if (comma == std::string::npos) comma = list.size();
-        prefetches.push_back(std::atoll(list.substr(pos, comma - pos).c_str()));
-        pos = comma + 1;
-      }
-    }
+    // --prefetch=1024,8192: GEMV prefetch distances (most bytes; see gemv_kernels.h).
+    if (std::strncmp(argv[i], "--prefetch=", 11) == 0) prefetches = ParseList(argv[i] + 11);
+    if (std::strncmp(argv[i], "--tiled=", 8) == 0) tiled = ParseList(argv[i] + 8);
   }
   const double window = quick ? 0.03 : 0.06;
   const int rounds = quick ? 3 : 6;
   const Shape shapes[] = {
-      {"qwen0.5b attn_q/o 896x896", 896, 896},
-      {"qwen0.5b ffn_up 4864x896", 4864, 896},
-      {"qwen0.5b ffn_down 896x4864", 896, 4864},
-      {"tinyllama attn 2048x2048", 2048, 2048},
-      {"tinyllama ffn_up 5632x2048", 5632, 2048},
-      {"tinyllama ffn_down 2048x5632", 2048, 5632},
+      {"smollm2 attn_qkv 960x576", 960, 576},     {"smollm2 ffn_gate_up 3072x576", 3072, 576},
+      {"smollm2 ffn_down 576x1536", 576, 1536},   {"smollm2 output 49152x576", 49152, 576},
+      {"qwen0.5b attn_q/o 896x896", 896, 896},    {"qwen0.5b ffn_up 4864x896", 4864, 896},
+      {"qwen0.5b ffn_down 896x4864", 896, 4864},  {"tinyllama attn 2048x2048", 2048, 2048},
+      {"tinyllama ffn_up 5632x2048", 5632, 2048}, {"tinyllama ffn_down 2048x5632", 2048, 5632},
   };
   const int saved_threads = omp_get_max_threads();
   BandwidthProbe probe;
@@ -106,10 +112,17 @@ int Main(int argc, char** argv) {
     std::printf("read bandwidth: %.1f GB/s (%d thread(s), best of 3 x 0.3 s)\n",
                 MeasureReadBandwidthGBs(threads), threads);
   }
-  std::printf("roofline = kernel GB/s / probe GB/s, both best of %d alternating windows\n",
-              rounds);
-  std::printf("%-30s %-5s %2s %2s %7s %7s %9s %8s\n", "shape", "dtype", "M", "T", "GB/s",
-              "probe", "roofline", "us/call");
+  double peaks[3] = {0, 0, 0};  // int8 matmul peak per thread count
+  for (int threads : thread_counts) {
+    peaks[threads] = MeasurePeakGops(DType::kInt8, threads, threads == 1);
+    std::printf("int8 matmul peak: %.0f GOP/s (%d thread(s))\n", peaks[threads], threads);
+  }
+  std::printf(
+      "roofline = kernel GB/s / probe GB/s, both best of %d alternating windows; "
+      "int8 peak = 2 x out x in x M / time over the int8 peak\n",
+      rounds);
+  std::printf("%-30s %-5s %2s %2s %7s %7s %9s %8s %9s\n", "shape", "dtype", "M", "T", "GB/s",
+              "probe", "roofline", "us/call", "int8 peak");
   std::mt19937 generator(1);
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
   for (const Shape& shape : shapes) {
@@ -131,25 +144,33 @@ int Main(int argc, char** argv) {
       copies.push_back(std::move(*first));
       const int count = static_cast<int>(std::max<int64_t>(1, kWorkingSetBytes / bytes));
       while (static_cast<int>(copies.size()) < count) {
-        copies.push_back(
-            *kernels::PackedMatrix::Create(weight.data(), shape.out, shape.in, dtype));
+        copies.push_back(*kernels::PackedMatrix::Create(weight.data(), shape.out, shape.in, dtype));
       }
       for (int threads : thread_counts) {
         omp_set_num_threads(threads);
-        for (int64_t rows : {1, 2, 4, 8, 16}) {
+        for (int64_t rows : {1, 2, 4, 8, 12, 16}) {
           for (int64_t prefetch : prefetches) {
-            kernels::internal::SetGemvPrefetchBytes(prefetch);
-            const Rates rates = Measure(probe, threads, count, rounds, window, [&](int i) {
-              (void)copies[i]->Multiply(x.data(), rows, y.data());
-            });
-            const double gbs = rates.calls_per_second * static_cast<double>(bytes) / 1e9;
-            std::printf("%-30s %-5s %2lld %2d %7.1f %7.1f %8.0f%% %8.1f  [%s prefetch=%lld]\n",
-                        shape.name, std::string(kernels::DTypeName(dtype)).c_str(),
-                        static_cast<long long>(rows), threads, gbs, rates.bandwidth,
-                        100.0 * gbs / rates.bandwidth, 1e6 / rates.calls_per_second,
-                        kernel.c_str(), static_cast<long long>(prefetch));
+            for (int64_t tiling : tiled) {
+              kernels::internal::SetGemvPrefetchBytes(prefetch);
+              kernels::internal::SetGemvTiledKernels(tiling != 0);
+              const Rates rates = Measure(probe, threads, count, rounds, window, [&](int i) {
+                (void)copies[i]->Multiply(x.data(), rows, y.data());
+              });
+              const double gbs = rates.calls_per_second * static_cast<double>(bytes) / 1e9;
+              const double gops = rates.calls_per_second * 2.0 * static_cast<double>(shape.out) *
+                                  static_cast<double>(shape.in) * static_cast<double>(rows) / 1e9;
+              std::printf(
+                  "%-30s %-5s %2lld %2d %7.1f %7.1f %8.0f%% %8.1f %8.0f%%  [%s prefetch=%lld "
+                  "tiled=%lld]\n",
+                  shape.name, std::string(kernels::DTypeName(dtype)).c_str(),
+                  static_cast<long long>(rows), threads, gbs, rates.bandwidth,
+                  100.0 * gbs / rates.bandwidth, 1e6 / rates.calls_per_second,
+                  dtype == DType::kInt8 ? 100.0 * gops / peaks[threads] : 0.0, kernel.c_str(),
+                  static_cast<long long>(prefetch), static_cast<long long>(tiling));
+            }
           }
           kernels::internal::SetGemvPrefetchBytes(default_prefetch);
+          kernels::internal::SetGemvTiledKernels(true);
         }
       }
     }
@@ -178,10 +199,9 @@ int Main(int argc, char** argv) {
           });
           const double gbs = rates.calls_per_second * static_cast<double>(bytes) / 1e9;
           std::printf("%-30s %-5s %2lld %2d %7.1f %7.1f %8.0f%% %8.1f  [oneDNN %s]\n", shape.name,
-                      std::string(kernels::DTypeName(dtype)).c_str(),
-                      static_cast<long long>(rows), threads, gbs, rates.bandwidth,
-                      100.0 * gbs / rates.bandwidth, 1e6 / rates.calls_per_second,
-                      copies[0]->ImplementationName().c_str());
+                      std::string(kernels::DTypeName(dtype)).c_str(), static_cast<long long>(rows),
+                      threads, gbs, rates.bandwidth, 100.0 * gbs / rates.bandwidth,
+                      1e6 / rates.calls_per_second, copies[0]->ImplementationName().c_str());
         }
       }
     }

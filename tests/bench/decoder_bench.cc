@@ -19,6 +19,7 @@
 // --decode_rounds N: each other decode figure is the best of N runs (default 2).
 // --prompts 128,512 and --batches 1,4,16 (the defaults) choose the figures; fewer serve profiling
 // (e.g. `perf record ... --prompts none --batches 16`; a ratio needs batch 1).
+// --profile_rounds R: each decode figure repeats its steps R times after one prefill (for perf).
 // --attention_products bf16|f32: with a bf16 KV cache, attention multiplies in bf16 (default,
 // where the CPU has AVX512_BF16) or widens to f32 (the before of a before/after).
 // Times with 1 thread are the thread's CPU time (a shared machine's lost time slices do not
@@ -37,6 +38,7 @@
 #include "absl/strings/str_split.h"
 #include "kernels/dtype.h"
 #include "kernels/gemv.h"
+#include "kernels/gemv_kernels.h"
 #include "kernels/kv_attention.h"
 #include "tests/bench/bandwidth.h"
 #include "tests/bench/peak.h"
@@ -86,6 +88,9 @@ struct Row {  // one line of the closing summary table
 };
 
 // Decode `steps` steps of `batch` sequences (each prefilled with 16 tokens) and returns tokens/s.
+// --profile_rounds R > 1 repeats the steps R times after the one prefill (caches truncated back
+// to the prompt between repeats), so that a profile of the run is mostly decode steps.
+int g_profile_rounds = 1;
 double DecodeTokensPerSecond(const DecoderModel& model, int batch, int steps, bool cpu_time) {
   const auto& hp = model.hparams();
   std::vector<std::unique_ptr<KvCache>> caches;
@@ -107,8 +112,12 @@ double DecodeTokensPerSecond(const DecoderModel& model, int batch, int steps, bo
     decode.push_back({caches[b].get(), &next[b], 1, false});
   }
   const double start = slm::bench::BenchClockSeconds(cpu_time);
-  for (int s = 0; s < steps; ++s) Check(model.Forward(decode, logits.data()));
-  return batch * steps / (slm::bench::BenchClockSeconds(cpu_time) - start);
+  for (int round = 0; round < g_profile_rounds; ++round) {
+    for (auto& cache : caches) cache->Truncate(16);
+    for (int s = 0; s < steps; ++s) Check(model.Forward(decode, logits.data()));
+  }
+  return static_cast<double>(batch) * steps * g_profile_rounds /
+         (slm::bench::BenchClockSeconds(cpu_time) - start);
 }
 
 struct Figures {  // what --prompts and --batches ask for
@@ -193,8 +202,7 @@ Row RunModel(const std::string& path, const slm::workers::DecoderOptions& base, 
   const int64_t default_limit = slm::kernels::DecoderLinearGemvRowLimit();
   for (int b = 0; b < 3; ++b) {
     const int batch = batches[b];
-    if (std::find(figures.batches.begin(), figures.batches.end(), batch) ==
-        figures.batches.end()) {
+    if (std::find(figures.batches.begin(), figures.batches.end(), batch) == figures.batches.end()) {
       continue;
     }
     if (compare_rows > 0 && batch > compare_rows) {
@@ -208,17 +216,17 @@ Row RunModel(const std::string& path, const slm::workers::DecoderOptions& base, 
       }
       row.decode[b] = after;
       if (batch == 16) row.before16 = before;
-      std::printf("decode batch %2d: %8.1f tokens/s (%.2fx batch 1); GEMV limited to %d rows: "
-                  "%8.1f tokens/s (%.2fx batch 1); 16-row GEMV / limited: %.2fx\n",
-                  batch, after, after / row.decode[0], compare_rows, before,
-                  before / row.decode[0], after / before);
+      std::printf(
+          "decode batch %2d: %8.1f tokens/s (%.2fx batch 1); GEMV limited to %d rows: "
+          "%8.1f tokens/s (%.2fx batch 1); 16-row GEMV / limited: %.2fx\n",
+          batch, after, after / row.decode[0], compare_rows, before, before / row.decode[0],
+          after / before);
       continue;
     }
     // Best of `decode_rounds` (a 32-step batch-1 run of a small model is ~0.15 s, and single
     // windows of it varied by +-20% on the shared machine).
     for (int round = 0; round < decode_rounds; ++round) {
-      row.decode[b] =
-          std::max(row.decode[b], DecodeTokensPerSecond(model, batch, steps, cpu_time));
+      row.decode[b] = std::max(row.decode[b], DecodeTokensPerSecond(model, batch, steps, cpu_time));
     }
     std::printf("decode batch %2d: %8.1f tokens/s (%.2fx batch 1)", batch, row.decode[b],
                 row.decode[b] / row.decode[0]);
@@ -235,11 +243,19 @@ Row RunModel(const std::string& path, const slm::workers::DecoderOptions& base, 
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::flat_hash_map<std::string, std::string> flags = {
-      {"--models", ""}, {"--model", ""},  {"--dtype", "int8"},        {"--kv", "bf16"},
-      {"--threads", "1"}, {"--steps", "32"}, {"--compare_gemv_rows", "0"},
-      {"--decode_rounds", "2"}, {"--prompts", "128,512"}, {"--batches", "1,4,16"},
-      {"--attention_products", "bf16"}};
+  absl::flat_hash_map<std::string, std::string> flags = {{"--models", ""},
+                                                         {"--model", ""},
+                                                         {"--dtype", "int8"},
+                                                         {"--kv", "bf16"},
+                                                         {"--threads", "1"},
+                                                         {"--steps", "32"},
+                                                         {"--compare_gemv_rows", "0"},
+                                                         {"--decode_rounds", "2"},
+                                                         {"--prompts", "128,512"},
+                                                         {"--batches", "1,4,16"},
+                                                         {"--attention_products", "bf16"},
+                                                         {"--profile_rounds", "1"},
+                                                         {"--gemv_tiled", "1"}};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!flags.contains(argv[i])) {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
@@ -270,9 +286,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   slm::kernels::internal::SetBf16AttentionProducts(flags["--attention_products"] == "bf16");
+  slm::kernels::internal::SetGemvTiledKernels(flags["--gemv_tiled"] != "0");
   Figures figures;
-  for (auto [flag, list] : {std::pair{"--prompts", &figures.prompts},
-                            std::pair{"--batches", &figures.batches}}) {
+  for (auto [flag, list] :
+       {std::pair{"--prompts", &figures.prompts}, std::pair{"--batches", &figures.batches}}) {
     list->clear();
     for (absl::string_view value : absl::StrSplit(flags[flag], ',', absl::SkipEmpty())) {
       list->push_back(std::atoi(std::string(value).c_str()));
@@ -289,6 +306,7 @@ int main(int argc, char** argv) {
   const int steps = std::atoi(flags["--steps"].c_str());
   const int compare_rows = std::atoi(flags["--compare_gemv_rows"].c_str());
   const int decode_rounds = std::max(1, std::atoi(flags["--decode_rounds"].c_str()));
+  g_profile_rounds = std::max(1, std::atoi(flags["--profile_rounds"].c_str()));
   std::printf("weights %s, KV %s\n", flags["--dtype"].c_str(), flags["--kv"].c_str());
 
   std::vector<Row> rows;
@@ -300,9 +318,8 @@ int main(int argc, char** argv) {
     std::printf("\n== %d thread(s): read bandwidth %.1f GB/s, int8 matmul peak %.0f GOP/s\n",
                 threads, bandwidth, peak);
     for (const std::string& path : models) {
-      rows.push_back(
-          RunModel(path, options, threads, steps, compare_rows, decode_rounds, bandwidth, peak,
-                   figures));
+      rows.push_back(RunModel(path, options, threads, steps, compare_rows, decode_rounds, bandwidth,
+                              peak, figures));
     }
   }
 
@@ -312,10 +329,11 @@ int main(int argc, char** argv) {
       "slowest layer type |\n|---|---|---|---|---|---|---|---|---|---|\n",
       compare_rows);
   for (const Row& r : rows) {
-    std::printf("| %s | %d | %.0f (%.0f%%) | %.0f (%.0f%%) | %.1f (%.0f%%) | %.1f | %.1f | %.2fx | ",
-                r.model.c_str(), r.threads, r.prefill[0], 100 * r.prefill_fraction[0],
-                r.prefill[1], 100 * r.prefill_fraction[1], r.decode[0], 100 * r.roofline,
-                r.decode[1], r.decode[2], r.decode[2] / r.decode[0]);
+    std::printf(
+        "| %s | %d | %.0f (%.0f%%) | %.0f (%.0f%%) | %.1f (%.0f%%) | %.1f | %.1f | %.2fx | ",
+        r.model.c_str(), r.threads, r.prefill[0], 100 * r.prefill_fraction[0], r.prefill[1],
+        100 * r.prefill_fraction[1], r.decode[0], 100 * r.roofline, r.decode[1], r.decode[2],
+        r.decode[2] / r.decode[0]);
     if (r.before16 > 0) {
       std::printf("%.1f (%.2fx) | ", r.before16, r.before16 / r.decode[0]);
     } else {

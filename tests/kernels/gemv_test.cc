@@ -40,7 +40,7 @@ struct Shape {
   int64_t out, in;
 };
 
-const Shape kShapes[] = {{1, 1},   {1, 5},    {16, 4},   {17, 3},    {7, 64},  {33, 127},
+const Shape kShapes[] = {{1, 1},   {1, 5},    {16, 4},   {17, 3},    {7, 64},   {33, 127},
                          {64, 96}, {100, 33}, {257, 65}, {48, 1024}, {130, 896}};
 
 // Runs `body` once with the AVX-512 kernels (where the CPU has them) and once with the portable
@@ -79,8 +79,9 @@ TEST(GemvTest, Int8MatchesQuantizedReference) {
             EXPECT_EQ((*matrix)->KernelName(), "avx512_vnni");
           }
           std::vector<float> y(rows * shape.out, NAN);
-          ASSERT_TRUE((*matrix)->Multiply(x.data(), rows, y.data(),
-                                          with_bias ? bias.data() : nullptr).ok());
+          ASSERT_TRUE((*matrix)
+                          ->Multiply(x.data(), rows, y.data(), with_bias ? bias.data() : nullptr)
+                          .ok());
           std::vector<int8_t> q(w.size());
           std::vector<float> scales(shape.out);
           QuantizeRowsInt8(w.data(), shape.out, shape.in, q.data(), scales.data());
@@ -100,7 +101,8 @@ TEST(GemvTest, Int8MatchesQuantizedReference) {
                 l1 += (std::fabs(x[r * shape.in + i]) + sx) * std::fabs(w[o * shape.in + i]);
               }
               const double b = with_bias ? bias[o] : 0.0;
-              const double err = std::fabs(y[r * shape.out + o] - (expected[r * shape.out + o] + b));
+              const double err =
+                  std::fabs(y[r * shape.out + o] - (expected[r * shape.out + o] + b));
               if (!(err <= 1e-6 * (l1 + std::fabs(b)))) ++violations;
             }
           }
@@ -134,9 +136,9 @@ TEST(GemvTest, Bf16MatchesRoundedReference) {
     uint32_t seed = 100;
     for (const Shape& shape : kShapes) {
       for (int64_t rows = 1; rows <= PackedMatrix::kMaxRows; ++rows) {
-        SCOPED_TRACE(testing::Message() << "out=" << shape.out << " in=" << shape.in
-                                        << " rows=" << rows << " portable=" << portable
-                                        << " threads=" << threads);
+        SCOPED_TRACE(testing::Message()
+                     << "out=" << shape.out << " in=" << shape.in << " rows=" << rows
+                     << " portable=" << portable << " threads=" << threads);
         const auto w = RandomUniform(shape.out * shape.in, -1.0f, 1.0f, seed++);
         const auto x = RandomUniform(rows * shape.in, -3.0f, 3.0f, seed++);
         auto matrix = PackedMatrix::Create(w.data(), shape.out, shape.in, DType::kBF16);
@@ -177,8 +179,7 @@ TEST(GemvTest, F32MatchesReferenceLinear) {
   ASSERT_TRUE(matrix.ok());
   std::vector<float> y(3 * out), expected(3 * out);
   ASSERT_TRUE((*matrix)->Multiply(x.data(), 3, y.data(), bias.data()).ok());
-  ReferenceLinear(x.data(), 3, w.data(), bias.data(), out, in, Activation::kNone,
-                  expected.data());
+  ReferenceLinear(x.data(), 3, w.data(), bias.data(), out, in, Activation::kNone, expected.data());
   for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], expected[i], 1e-5 * in);
 }
 
@@ -218,7 +219,8 @@ TEST(GemvTest, ConcurrentCallsAgree) {
   std::vector<std::thread> threads;
   for (auto& result : results) {
     threads.emplace_back([&] {
-      for (int i = 0; i < 20; ++i) ASSERT_TRUE((*matrix)->Multiply(x.data(), 1, result.data()).ok());
+      for (int i = 0; i < 20; ++i)
+        ASSERT_TRUE((*matrix)->Multiply(x.data(), 1, result.data()).ok());
     });
   }
   for (auto& thread : threads) thread.join();
@@ -289,8 +291,7 @@ TEST(DecoderLinearTest, SmallAndLargeRowCountsMatchReference) {
       EXPECT_LE(std::sqrt(error), bound * std::sqrt(norm));
     }
     std::vector<float> x(33 * in), y(33 * out);
-    EXPECT_EQ((*layer)->Forward(x.data(), 33, y.data()).code(),
-              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ((*layer)->Forward(x.data(), 33, y.data()).code(), absl::StatusCode::kInvalidArgument);
     EXPECT_GT((*layer)->PreparedWeightBytes(), 0);
   }
   // Only the packed copy when max_rows fits the GEMV kernels.
@@ -469,6 +470,44 @@ TEST(GemvTest, ResultsDoNotDependOnPrefetchDistance) {
   internal::SetGemvPrefetchBytes(saved);
 }
 
+// The register-tiled kernels (13-16 rows of a 1-thread call, K up to 512 groups) add the same
+// products in the same order per output as the one-block kernels, so both give the same bits
+// (rows 5-12 and 2 threads, which always take the one-block kernels, ride along); the shapes cover
+// whole 3-block tiles, single-block tails, a partial last block and the K limit on both sides (int8
+// groups are 4 wide, bf16 2: in = 2048 is 512 int8 groups, 1024 bf16 groups).
+TEST(GemvTest, TiledKernelsMatchOneBlockKernelsBitForBit) {
+  const bool saved = internal::GemvTiledKernels();
+  const int saved_threads = omp_get_max_threads();
+  const Shape shapes[] = {{16, 4}, {48, 64}, {80, 576}, {113, 300}, {70, 2048}, {40, 2052}};
+  uint32_t seed = 900;
+  for (const Shape& shape : shapes) {
+    const auto w = RandomUniform(shape.out * shape.in, -1.0f, 1.0f, seed++);
+    const auto x = RandomUniform(16 * shape.in, -2.0f, 2.0f, seed++);
+    const auto bias = RandomUniform(shape.out, -1.0f, 1.0f, seed++);
+    for (DType dtype : {DType::kInt8, DType::kBF16}) {
+      auto matrix = PackedMatrix::Create(w.data(), shape.out, shape.in, dtype);
+      ASSERT_TRUE(matrix.ok()) << matrix.status();
+      for (int threads : {1, 2}) {
+        omp_set_num_threads(threads);
+        for (int64_t rows = 5; rows <= 16; ++rows) {
+          SCOPED_TRACE(testing::Message()
+                       << "out=" << shape.out << " in=" << shape.in << " dtype=" << DTypeName(dtype)
+                       << " rows=" << rows << " threads=" << threads);
+          std::vector<float> tiled(rows * shape.out, NAN), one_block(rows * shape.out, NAN);
+          internal::SetGemvTiledKernels(true);
+          ASSERT_TRUE((*matrix)->Multiply(x.data(), rows, tiled.data(), bias.data()).ok());
+          internal::SetGemvTiledKernels(false);
+          ASSERT_TRUE((*matrix)->Multiply(x.data(), rows, one_block.data(), bias.data()).ok());
+          EXPECT_EQ(std::memcmp(tiled.data(), one_block.data(), tiled.size() * sizeof(float)), 0);
+          for (float value : tiled) ASSERT_TRUE(std::isfinite(value));
+        }
+      }
+    }
+  }
+  internal::SetGemvTiledKernels(saved);
+  omp_set_num_threads(saved_threads);
+}
+
 // Above the GEMV rows, DecoderLinear's oneDNN copy is built from the int8 q and scales it
 // quantized once (Linear::CreateFromInt8): the same numbers as Linear::Create quantizing the
 // float weights itself, bit for bit, from the float and the int8 entry points alike.
@@ -479,8 +518,8 @@ TEST(DecoderLinearTest, OneDnnCopyFromInt8MatchesLinearCreate) {
   std::vector<int8_t> q(out * in);
   std::vector<float> scales(out);
   QuantizeRowsInt8(w.data(), out, in, q.data(), scales.data());
-  auto linear = Linear::Create(w.data(), bias.data(), out, in, DType::kInt8, Activation::kNone,
-                               max_rows);
+  auto linear =
+      Linear::Create(w.data(), bias.data(), out, in, DType::kInt8, Activation::kNone, max_rows);
   auto linear_q = Linear::CreateFromInt8(q.data(), scales.data(), bias.data(), out, in,
                                          Activation::kNone, max_rows);
   auto from_float = DecoderLinear::Create(w.data(), bias.data(), out, in, DType::kInt8, max_rows);
@@ -498,13 +537,12 @@ TEST(DecoderLinearTest, OneDnnCopyFromInt8MatchesLinearCreate) {
     EXPECT_EQ(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)), 0) << rows;
     EXPECT_EQ(std::memcmp(a.data(), d.data(), a.size() * sizeof(float)), 0) << rows;
   }
-  EXPECT_EQ(Linear::CreateFromInt8(nullptr, scales.data(), nullptr, out, in, Activation::kNone,
-                                   max_rows)
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Linear::CreateFromInt8(q.data(), nullptr, nullptr, out, in, Activation::kNone,
-                                   max_rows)
+  EXPECT_EQ(
+      Linear::CreateFromInt8(nullptr, scales.data(), nullptr, out, in, Activation::kNone, max_rows)
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Linear::CreateFromInt8(q.data(), nullptr, nullptr, out, in, Activation::kNone, max_rows)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
