@@ -278,10 +278,11 @@ SLM_VNNI_BF16_TARGET inline __m512 DotGroup(__m512 acc, __m512i x, __m512i w) {
   return DotBf16(acc, x, w);
 }
 
-// Register-tiled kernels for 5-16 activation rows. A tile is B contiguous output blocks; rows
-// [row0, row0 + R) of it use R x B accumulators, so per group B weight loads and R broadcasts
-// feed R x B multiply-adds (Int8Vnni<16, 1> issues 17 loads and a prefetch per 16 multiply-adds,
-// and with 2 loads and 2 multiply-adds a cycle the loads bound it). More than 8 rows take P = 2
+// Register-tiled kernels for up to 16 activation rows (dispatched for 13-16, see kVnniTiled). A
+// tile is B contiguous output blocks; rows [row0, row0 + R) of it use R x B accumulators, so
+// per group B weight loads and R broadcasts feed R x B multiply-adds (Int8Vnni<16, 1> issues 17
+// loads and a prefetch per 16 multiply-adds, and with 2 loads and 2 multiply-adds a cycle the
+// loads bound it). More than 8 rows take P = 2
 // passes over the tile (the second finds it in the L1/L2). Memory must stream during every
 // pass, or the passes' time adds to the read time instead of hiding it: over its P passes a
 // tile prefetches the whole next tile (`next`, null for none: B lines a group, shared between
