@@ -63,6 +63,9 @@ class DecoderConfig:
     rope_scaling: dict = None
     # The context the model is run with (decides longrope's factor set); 0: context_length.
     run_context: int = 0
+    # > 0: each token attends to itself and the sliding_window - 1 tokens before it (Hugging
+    # Face's sliding_window, llama.cpp's {arch}.attention.sliding_window); 0: all before it.
+    sliding_window: int = 0
 
     @property
     def head_dim(self):
@@ -77,6 +80,8 @@ class DecoderConfig:
                              "num_kv_heads")
         if self.head_dim % 2:
             raise ValueError(f"head_dim {self.head_dim} must be even")
+        if self.sliding_window < 0:
+            raise ValueError(f"sliding_window {self.sliding_window} must be >= 0")
 
     @classmethod
     def from_hf(cls, hf, architecture=None):
@@ -92,7 +97,10 @@ class DecoderConfig:
                    context_length=hf["max_position_embeddings"],
                    rope_theta=hf.get("rope_theta", 10000.0), rms_eps=hf["rms_norm_eps"],
                    tie_embeddings=bool(hf.get("tie_word_embeddings", False)),
-                   rope_scaling=hf.get("rope_scaling"))
+                   rope_scaling=hf.get("rope_scaling"),
+                   # Qwen2 declares a window it does not use unless use_sliding_window is set.
+                   sliding_window=(hf.get("sliding_window") or 0)
+                   if arch != "qwen2" or hf.get("use_sliding_window") else 0)
 
 
 def _scaling_type(config):
@@ -247,6 +255,9 @@ class DecoderLM:
         positions = torch.arange(n)
         x = w["model.embed_tokens.weight"][ids]
         mask = torch.full((n, n), float("-inf"), dtype=torch.float64).triu(1)
+        if c.sliding_window:  # key j is visible from query i when i - window < j <= i
+            mask = mask + torch.full((n, n), float("-inf"), dtype=torch.float64).tril(
+                -c.sliding_window)
         for i in range(c.num_layers):
             names = _layer_names(c, i)
             h = self._norm(x, w[names["attn_norm"]])
@@ -314,7 +325,8 @@ def state_dict_from_gguf(path):
         ffn_size=m[f"{arch}.feed_forward_length"], context_length=m[f"{arch}.context_length"],
         rope_theta=m[f"{arch}.rope.freq_base"],
         rms_eps=m[f"{arch}.attention.layer_norm_rms_epsilon"],
-        tie_embeddings="output.weight" not in t)
+        tie_embeddings="output.weight" not in t,
+        sliding_window=m.get(f"{arch}.attention.sliding_window", 0))
 
     def unpermute(weight, n_head):  # inverse of permute_rows_for_norm_rope
         w = np.asarray(weight)
@@ -432,6 +444,8 @@ def to_gguf(config, state, path, weight_type="f32", name=None, tokens=None, toke
     writer.add_f32(f"{arch}.attention.layer_norm_rms_epsilon", c.rms_eps)
     writer.add_f32(f"{arch}.rope.freq_base", c.rope_theta)
     writer.add_u32(f"{arch}.vocab_size", c.vocab_size)
+    if c.sliding_window:
+        writer.add_u32(f"{arch}.attention.sliding_window", c.sliding_window)
     kind = _scaling_type(c)
     extra = []
     if kind == "linear":

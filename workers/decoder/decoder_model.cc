@@ -357,6 +357,7 @@ absl::Status DecoderModelImpl::Forward(absl::Span<const SequenceStep> steps, flo
   std::vector<float> activated(static_cast<size_t>(total * hp.ffn_size));
   kernels::AttentionOptions attention_options;
   attention_options.scale = 1.0f / std::sqrt(static_cast<float>(d));
+  attention_options.sliding_window = hp.sliding_window;
   // RoPE cos/sin of each row's position, once per call for every layer's Q and K.
   std::vector<float> rope_angles(static_cast<size_t>(total * rope_.rotary_dim()));
   kernels::RopeAngles(row_position.data(), total, rope_, rope_angles.data());

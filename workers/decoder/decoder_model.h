@@ -70,6 +70,9 @@ struct DecoderHParams {
   int64_t num_heads = 0;     // attention.head_count
   int64_t num_kv_heads = 0;  // attention.head_count_kv (defaults to num_heads)
   int64_t head_dim = 0;      // hidden_size / num_heads
+  // attention.sliding_window: > 0: a token attends to itself and the sliding_window - 1 tokens
+  // before it (llama.cpp's n_swa, Hugging Face's sliding_window); 0: to the whole context.
+  int64_t sliding_window = 0;
   double rope_freq_base = 10000.0;
   std::string rope_scaling;  // "none", "linear", "llama3" (rope_freqs tensor), "longrope"
   float rms_epsilon = 1e-5f;

@@ -72,6 +72,15 @@ absl::StatusOr<DecoderHParams> ReadHParams(const GgufFile& file) {
           " differs from the head dimension ", hp.head_dim, " (partial RoPE is not supported)"));
     }
   }
+  // Sliding-window attention (llama.cpp's n_swa, e.g. Phi-3-mini-4k's 2047): each token sees
+  // itself and the window - 1 tokens before it; absent or 0: the whole context.
+  if (file.Has(a + ".attention.sliding_window")) {
+    SLM_ASSIGN_OR_RETURN(hp.sliding_window, file.GetInt(a + ".attention.sliding_window"));
+    if (hp.sliding_window < 0 || hp.sliding_window > (int64_t{1} << 24)) {
+      return Invalid(file, absl::StrCat(a, ".attention.sliding_window is ", hp.sliding_window,
+                                        ", expected 0 (none) .. 2^24"));
+    }
+  }
   SLM_ASSIGN_OR_RETURN(hp.rope_freq_base, file.GetFloatOr(a + ".rope.freq_base", 10000.0));
   if (!(hp.rope_freq_base > 1.0) || !std::isfinite(hp.rope_freq_base)) {
     return Invalid(file,

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """C++ DecoderModel vs the PyTorch reference (tools/pyslm/llama.py), logit by logit.
 
-For each architecture (llama, mistral, qwen2, phi3) and shape, builds a random model, writes it
+For each architecture (llama, mistral, qwen2, phi3) and shape (also RoPE scalings and sliding
+windows), builds a random model, writes it
 as GGUF with our converter (tools/pyslm/llama.py to_gguf; Q/K permuted for llama/mistral as
 llama.cpp does), computes float64 reference logits with PyTorch, runs decoder_tool on the same
 ids (several sequences batched in each Forward call, prefill in chunks of 5 tokens) and compares.
@@ -189,6 +190,19 @@ def main():
             extra = ("--max_context", str(run_context)) if run_context else ()
             check.compare(f"{arch}/rope-{kind}/f32", path, model,
                           sequences(config.vocab_size, rng), EXACT, *extra)
+        # Sliding-window attention (Mistral's and Phi-3-mini-4k's sliding_window): windows
+        # shorter than the 13- and 37-token sequences and than the 5-token prefill chunks, and
+        # greedy decoding far past the window; bf16 KV takes the bf16-product attention kernels.
+        for seed, (arch, window) in enumerate([("mistral", 4), ("phi3", 9), ("qwen2", 16)]):
+            config = llama.DecoderConfig(architecture=arch, sliding_window=window, **SMALL)
+            path, model = check.model(config, 20 + seed, tag=f"swa{window}")
+            seqs = sequences(config.vocab_size, rng)
+            for chunk in ("5", "64"):  # 64: whole prompts, the blocked prefill kernels
+                check.compare(f"{arch}/window-{window}/chunk-{chunk}/f32", path, model, seqs,
+                              EXACT, "--chunk", chunk)
+                check.compare(f"{arch}/window-{window}/chunk-{chunk}/kv-bf16", path, model, seqs,
+                              KV_TOLERANCE["bf16"], "--kv", "bf16", "--chunk", chunk)
+            check.greedy(f"{arch}/window-{window}/f32", path, model, [[1, 2, 3], [5, 9]], 40)
         # GGUF tensor types, decoded in C++ vs in numpy.
         for weight_type in ["f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"]:
             config = llama.DecoderConfig(architecture="llama", **SMALL)

@@ -212,6 +212,53 @@ TEST_P(ArchitectureTest, BatchedChunkedAndTruncatedRunsMatchAWholeRun) {
 INSTANTIATE_TEST_SUITE_P(Decoder, ArchitectureTest,
                          ::testing::Values("llama", "mistral", "qwen2", "phi3"));
 
+// {arch}.attention.sliding_window W: position p attends to [p - W + 1, p], so through kLayers
+// layers it depends on tokens p - kLayers * (W - 1) .. p only. Two sequences that differ in
+// their first token give the same logits from position kLayers * (W - 1) + 1 on and different
+// ones before; without the window every position differs.
+TEST(DecoderForwardTest, SlidingWindowLimitsWhatEachPositionSees) {
+  constexpr int64_t kWindow = 3, kLength = 9;
+  constexpr int64_t kBlind = kLayers * (kWindow - 1) + 1;  // first position that cannot see 0
+  const std::vector<int32_t> a = {3, 1, 4, 1, 5, 9, 2, 6, 5};
+  std::vector<int32_t> b = a;
+  b[0] = 7;
+  for (const char* arch : {"mistral", "phi3"}) {
+    SCOPED_TRACE(arch);
+    TinyModel windowed(arch);
+    windowed.ints[".attention.sliding_window"] = kWindow;
+    auto with_window = Load(windowed);
+    ASSERT_TRUE(with_window.ok()) << with_window.status();
+    EXPECT_EQ((*with_window)->hparams().sliding_window, kWindow);
+    auto without = Load(TinyModel(arch));
+    ASSERT_TRUE(without.ok()) << without.status();
+    EXPECT_EQ((*without)->hparams().sliding_window, 0);
+    for (const DecoderModel* model : {with_window->get(), without->get()}) {
+      const bool windowed_model = model == with_window->get();
+      const std::vector<float> la = RunWhole(*model, a), lb = RunWhole(*model, b);
+      // Decode steps (the one-token attention kernels) agree with the whole prompt too.
+      auto cache = model->NewSequenceCache(kLength);
+      ASSERT_TRUE(cache.ok());
+      std::vector<float> stepped(kLength * kVocab);
+      for (int64_t t = 0; t < kLength; ++t) {
+        SequenceStep step{cache->get(), &a[t], 1, false};
+        ASSERT_TRUE(model->Forward({&step, 1}, stepped.data() + t * kVocab).ok());
+      }
+      ExpectNear(stepped, la, 1e-5f);
+      for (int64_t p = 0; p < kLength; ++p) {
+        float difference = 0.0f;
+        for (int64_t v = 0; v < kVocab; ++v) {
+          difference = std::max(difference, std::fabs(la[p * kVocab + v] - lb[p * kVocab + v]));
+        }
+        if (windowed_model && p >= kBlind) {
+          EXPECT_EQ(difference, 0.0f) << "position " << p << " saw token 0 through the window";
+        } else {
+          EXPECT_GT(difference, 1e-4f) << "position " << p << " windowed=" << windowed_model;
+        }
+      }
+    }
+  }
+}
+
 void ExpectLoadError(const TinyModel& tiny, const std::string& needle) {
   auto model = Load(tiny);
   ASSERT_FALSE(model.ok()) << "expected an error naming " << needle;
@@ -282,6 +329,9 @@ TEST(DecoderLoadTest, MissingOrBadMetadataIsNamed) {
   TinyModel zero("qwen2");
   zero.ints[".embedding_length"] = 0;
   ExpectLoadError(zero, "qwen2.embedding_length");
+  TinyModel bad_window("mistral");
+  bad_window.ints[".attention.sliding_window"] = (1u << 24) + 1;
+  ExpectLoadError(bad_window, "mistral.attention.sliding_window");
   TinyModel wrong_hidden("llama");
   wrong_hidden.ints[".embedding_length"] = kHidden * 2;
   ExpectLoadError(wrong_hidden, "token_embd.weight");
