@@ -82,15 +82,15 @@ void QuantizeActivations(const float* x, int64_t rows, int64_t in, int64_t padde
 // GCC 12's AVX-512 intrinsics trip -Wmaybe-uninitialized once inlined (see gemv_kernels.cc).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-// QuantizeActivations with AVX-512 (same operations in the same order per element, so the
-// same bytes; needs only AVX-512 F/BW, which every VNNI CPU of the int8 kernel has), writing the
-// group-interleaved layout the kernels read ([groups][rows][4]; for rows == 1 that is row-major)
-// directly instead of a row-major copy plus InterleaveGroups.
+// QuantizeActivations with AVX-512 (the same rounding of each element, so the same bytes; needs
+// only AVX-512 F/BW, which every VNNI CPU of the int8 kernel has), writing the group-interleaved
+// layout the kernels read ([groups][rows][4]; for rows == 1 that is row-major) directly instead
+// of a row-major copy plus InterleaveGroups.
 //
 // Four rows at a time: the four rows' 16 quantized lanes (int32 in [-127, 127]) packed with
-// signed saturation (exact: no lane saturates) leave 128-bit lane l holding group i / 4 + l of rows
-// r .. r + 3, which is 16 contiguous bytes of the interleaved layout; one row at a time it is 4
-// scattered 4-byte stores per 16 elements (4.5% of SmolLM2's 16-sequence decode step).
+// signed saturation (exact: no lane saturates) leave 128-bit lane l holding group i / 4 + l of
+// rows r .. r + 3, which is 16 contiguous bytes of the interleaved layout; one row at a time it
+// is 4 scattered 4-byte stores per 16 elements (4.5% of SmolLM2's 16-sequence decode step).
 __attribute__((target("avx512f,avx512bw"))) inline __m512i QuantizeLanes(const float* row,
                                                                           int64_t i, int64_t in,
                                                                           __m512 inverse) {
@@ -136,8 +136,8 @@ __attribute__((target("avx512f,avx512bw"))) void QuantizeActivationsInterleavedA
       const __m512i high = _mm512_packs_epi32(QuantizeLanes(row + 2 * in, i, in, inverse[2]),
                                               QuantizeLanes(row + 3 * in, i, in, inverse[3]));
       // Signed bytes in [-127, 127], then + 128 as a flip of the top bit.
-      const __m512i bytes =
-          _mm512_xor_si512(_mm512_packs_epi16(low, high), _mm512_set1_epi8(static_cast<char>(0x80)));
+      const __m512i bytes = _mm512_xor_si512(_mm512_packs_epi16(low, high),
+                                             _mm512_set1_epi8(static_cast<char>(0x80)));
       // Lane l: group i / 4 + l, rows r .. r + 3 (padded_in is a multiple of 4).
       uint8_t* out = xq + ((i / 4) * rows + r) * 4;
       const int64_t lane_stride = rows * 4;

@@ -18,8 +18,9 @@ namespace slm::workers::decoder {
 // general.architecture, {arch}.context_length, .embedding_length, .block_count,
 // .feed_forward_length, .attention.head_count(_kv), .attention.key_length (optional),
 // .rope.freq_base, .attention.layer_norm_rms_epsilon, .rope.dimension_count (must equal
-// head_dim), .attention.sliding_window (optional, 0 = none), vocab_size from token_embd, tied_output from the absence of output.weight.
-// Errors name the key (or tensor) and what was expected.
+// head_dim), .attention.sliding_window (optional, 0 = none), vocab_size from token_embd,
+// tied_output from the absence of output.weight. Errors name the key (or tensor) and what was
+// expected.
 absl::StatusOr<DecoderHParams> ReadHParams(const GgufFile& file);
 
 // RoPE for `style`: {arch}.rope.scaling.type none|linear (factor), rope_freqs.weight (llama3
