@@ -18,6 +18,7 @@
 #include "prometheus/text_serializer.h"
 #include "router/config_reloader.h"
 #include "router/gateway_service.h"
+#include "tests/router/loopback_server.h"
 
 namespace slm::router {
 namespace {
@@ -78,20 +79,7 @@ class Worker final : public slmgw::v1::WorkerService::CallbackService {
   std::vector<std::thread> threads_;
 };
 
-struct Running {
-  std::unique_ptr<grpc::Server> server;
-  int port = 0;
-  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
-};
-
-Running Serve(grpc::Service* service) {
-  Running running;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &running.port);
-  builder.RegisterService(service);
-  running.server = builder.BuildAndStart();
-  return running;
-}
+using Running = RunningServer;  // Serve() from tests/router/loopback_server.h
 
 slmgw::config::v1::GatewayConfig BaseConfig(const std::vector<std::string>& endpoints) {
   slmgw::config::v1::GatewayConfig config;
